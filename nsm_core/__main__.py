@@ -1,0 +1,3 @@
+from nsm_core.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""Streaming, atomic writer of recording files.
+
+The safetensors layout is fixed by the shapes, which are known before the first step, so the
+header is written first and each step's slices go straight to their offsets. Memory stays at
+one step however long the recording. The file is written under a temporary name and renamed
+into place only after every step has been written and synced, so an interrupted recording
+never leaves a file under the requested name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from nsm_core.recording.errors import RecordingError
+from nsm_core.recording.schema import (
+    FIELDS,
+    FLOAT_DTYPES,
+    FORMAT_NAME,
+    MANIFEST_KEY,
+    REQUIRED_FIELDS,
+    SCHEMA_VERSION,
+    describe_shape,
+    field_shape,
+    step_shape,
+)
+
+logger = logging.getLogger(__name__)
+
+# safetensors asks for the data section to start on an 8-byte boundary.
+HEADER_ALIGNMENT = 8
+
+
+class RecordingWriter:
+    """Write a recording of P steps, one step at a time.
+
+    Use as a context manager: leaving the block normally commits the file, leaving it with
+    an exception deletes the temporary file and leaves `path` as it was.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        dims: dict[str, int],
+        fields: list[str],
+        manifest: dict[str, Any],
+        dtype: str = "float32",
+    ) -> None:
+        if dtype not in FLOAT_DTYPES:
+            raise ValueError(f"dtype={dtype!r} is invalid; use one of {sorted(FLOAT_DTYPES)}.")
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown recording field(s) {unknown}; known: {sorted(FIELDS)}.")
+        missing = [name for name in REQUIRED_FIELDS if name not in fields]
+        if missing:
+            raise ValueError(f"a recording needs the field(s) {missing}.")
+        for name in fields:
+            for axis in FIELDS[name].axes:
+                if not isinstance(dims.get(axis), int) or dims[axis] < 0:
+                    raise ValueError(f"dims[{axis!r}]={dims.get(axis)!r} must be a non-negative integer.")
+        if dims["P"] < 1:
+            raise ValueError(f"a recording needs at least one step, got P={dims['P']}.")
+
+        self.path = Path(path)
+        self.dims = dict(dims)
+        self.fields = [name for name in FIELDS if name in fields]  # schema order
+        self.dtype = dtype
+        self.manifest = {
+            **manifest,
+            "format": FORMAT_NAME,
+            "schema_version": SCHEMA_VERSION,
+            "dims": self.dims,
+            "fields": self.fields,
+            "dtype": dtype,
+        }
+        self._numpy_dtypes = {
+            name: np.dtype(np.uint8) if FIELDS[name].kind == "mask" else np.dtype(dtype)
+            for name in self.fields
+        }
+        self._offsets: dict[str, int] = {}
+        self._written_steps: set[int] = set()
+        self._file = None
+        self._temp_path: Path | None = None
+
+    def __enter__(self) -> RecordingWriter:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def open(self) -> None:
+        """Create the temporary file and write the header."""
+        header: dict[str, Any] = {"__metadata__": {MANIFEST_KEY: json.dumps(self.manifest)}}
+        offset = 0
+        for name in self.fields:
+            shape = field_shape(name, self.dims)
+            nbytes = int(np.prod(shape, dtype=np.int64)) * self._numpy_dtypes[name].itemsize
+            kind = "U8" if FIELDS[name].kind == "mask" else FLOAT_DTYPES[self.dtype]
+            header[name] = {"dtype": kind, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+            self._offsets[name] = offset
+            offset += nbytes
+        self._data_size = offset
+
+        header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        header_bytes += b" " * (-len(header_bytes) % HEADER_ALIGNMENT)
+        self._data_start = 8 + len(header_bytes)
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temp_name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        self._temp_path = Path(temp_name)
+        self._file = os.fdopen(descriptor, "w+b")
+        self._file.write(struct.pack("<Q", len(header_bytes)))
+        self._file.write(header_bytes)
+        # Reserve the data section; unwritten steps stay zero until commit() rejects them.
+        self._file.truncate(self._data_start + self._data_size)
+        logger.debug("writing %s (%d data bytes) via %s", self.path, self._data_size, self._temp_path)
+
+    def write_step(self, step: int, arrays: dict[str, np.ndarray]) -> None:
+        """Write step `step` of every field; arrays[name] has the field's shape without P."""
+        if self._file is None:
+            raise RuntimeError("write_step() called outside the writer's context; use `with RecordingWriter(...)`.")
+        if not 0 <= step < self.dims["P"]:
+            raise ValueError(f"step={step} is outside [0, {self.dims['P'] - 1}].")
+        missing = [name for name in self.fields if name not in arrays]
+        if missing:
+            raise ValueError(f"step {step} lacks the field(s) {missing}.")
+
+        for name in self.fields:
+            expected = step_shape(name, self.dims)
+            array = np.asarray(arrays[name])
+            if array.shape != expected:
+                raise ValueError(
+                    f"field {name!r} at step {step} has shape {array.shape}, expected "
+                    f"{describe_shape(FIELDS[name].axes[1:], expected)}."
+                )
+            data = np.ascontiguousarray(array, dtype=self._numpy_dtypes[name])
+            self._file.seek(self._data_start + self._offsets[name] + step * data.nbytes)
+            self._file.write(data.tobytes())
+        self._written_steps.add(step)
+
+    def commit(self) -> Path:
+        """Sync the temporary file and rename it to `path`; raise if a step is missing."""
+        if self._file is None or self._temp_path is None:
+            raise RuntimeError("commit() called before open().")
+        missing = sorted(set(range(self.dims["P"])) - self._written_steps)
+        if missing:
+            self.abort()
+            raise RecordingError(
+                f"{len(missing)} of {self.dims['P']} steps were never written (first: {missing[0]}); "
+                f"{self.path} was not created."
+            )
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        os.replace(self._temp_path, self.path)
+        self._temp_path = None
+        logger.info("wrote %s (%d steps)", self.path, self.dims["P"])
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; `path` is left untouched."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._temp_path is not None:
+            self._temp_path.unlink(missing_ok=True)
+            self._temp_path = None
