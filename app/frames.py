@@ -18,13 +18,13 @@ MAX_CACHED_FRAMES = 512
 
 @st.cache_data(max_entries=MAX_CACHED_FRAMES, show_spinner=False)
 def states_by_layer(_recording: Recording, key: str, step: int) -> np.ndarray:
-    """States [L+1, S, D] of `step`: the initial states, then after each layer."""
+    """Return the states [L+1, S, D] of `step`: the initial states, then after each layer."""
     return _recording.states_through_layers(step)
 
 
 @st.cache_data(max_entries=MAX_CACHED_FRAMES, show_spinner=False)
 def per_state_by_layer(_recording: Recording, key: str, step: int, name: str) -> np.ndarray | None:
-    """`importance` or `active` [L+1, S] of `step`, or None if the recording lacks the field.
+    """Return `importance` or `active` [L+1, S] of `step`, or None if the recording lacks it.
 
     Both are captured once per step and repeated over the layers, so layer 0 (the initial
     states) takes the value of layer 1.
@@ -38,7 +38,7 @@ def per_state_by_layer(_recording: Recording, key: str, step: int, name: str) ->
 
 @st.cache_data(max_entries=8, show_spinner="Scanning the recording's value range…")
 def states_range(_recording: Recording, key: str, difference: bool = False) -> tuple[float, float] | None:
-    """Finite (min, max) of the states over every step and layer, or None if none is finite.
+    """Return the finite (min, max) of the states over all steps and layers, or None if none is finite.
 
     With `difference`, the range of the change from each layer to the next instead, for
     the difference view.
@@ -56,7 +56,7 @@ def states_range(_recording: Recording, key: str, difference: bool = False) -> t
 
 @st.cache_data(max_entries=MAX_CACHED_FRAMES, show_spinner=False)
 def head_matrix(_recording: Recording, key: str, name: str, step: int, layer: int, head: int | None) -> np.ndarray | None:
-    """One head's (or, for head None, the mean over heads of) a headed field at a frame.
+    """Return one head of a headed field at a frame, or for head None the mean over heads.
 
     `routing` and `readout` give [T, S] over the step's real tokens, `state_attention`
     [S, S], `token_attention` [T, T]. Returns None at layer 0 or if the field is missing.
@@ -71,7 +71,7 @@ def head_matrix(_recording: Recording, key: str, name: str, step: int, layer: in
 
 @st.cache_data(max_entries=MAX_CACHED_FRAMES, show_spinner=False)
 def gates_by_layer(_recording: Recording, key: str, step: int) -> np.ndarray | None:
-    """Gate activations [L, S, G] of `step`, or None if the recording has no gates."""
+    """Return the gate activations [L, S, G] of `step`, or None if the recording has no gates."""
     if not _recording.has("gates"):
         return None
     return np.array(_recording.array("gates")[step], dtype=np.float32)
@@ -79,9 +79,34 @@ def gates_by_layer(_recording: Recording, key: str, step: int) -> np.ndarray | N
 
 @st.cache_data(max_entries=MAX_CACHED_FRAMES, show_spinner=False)
 def values_over_steps(_recording: Recording, key: str, layer: int, dim: int | None) -> np.ndarray:
-    """One state dimension (or, for dim None, the L2 norm) of every state at `layer`: [P, S]."""
+    """Return one dimension of every state at `layer` for each step [P, S], or for dim None the L2 norm."""
     rows = []
     for step in range(_recording.num_steps):
         states = _recording.states_through_layers(step)[layer]  # [S, D]
         rows.append(np.linalg.norm(states, axis=1) if dim is None else states[:, dim])
     return np.stack(rows).astype(np.float32)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def animation_frames(
+    _recording: Recording, key: str, steps: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str]]:
+    """Collect the frames that animate every layer of each of `steps`, in order.
+
+    Returns states [F, S, D], importance [F, S] or None, active [F, S] or None, and one label
+    per frame ("layer 2", or "step 1 · layer 2" when several steps play), with F = len(steps) × (L+1).
+    """
+    states, importance, active, labels = [], [], [], []
+    for step in steps:
+        states.append(states_by_layer(_recording, key, step))
+        importance.append(per_state_by_layer(_recording, key, step, "importance"))
+        active.append(per_state_by_layer(_recording, key, step, "active"))
+        for layer in range(_recording.num_layers + 1):
+            name = "initial" if layer == 0 else f"layer {layer}"
+            labels.append(f"step {step} · {name}" if len(steps) > 1 else name)
+    return (
+        np.concatenate(states),
+        None if importance[0] is None else np.concatenate(importance),
+        None if active[0] is None else np.concatenate(active),
+        labels,
+    )

@@ -30,6 +30,7 @@ THRESHOLD = "routing_threshold"
 
 # Views.
 STATE_DIFF = "state_diff"
+ANIMATE_STEPS = "animate_steps"
 TRAJECTORY_DIM = "trajectory_dim"
 PROJECTION = "projection_components"
 SATURATION = "gate_saturation"
@@ -57,6 +58,7 @@ DEFAULTS = {
     COLOUR_SCALE: SCALE_FIXED,
     THRESHOLD: 0.0,
     STATE_DIFF: False,
+    ANIMATE_STEPS: False,
     TRAJECTORY_DIM: NORM,
     PROJECTION: "2D",
     SATURATION: 0.05,
@@ -109,12 +111,16 @@ class ViewContext:
     def frame_title(self) -> str:
         """Name the chosen frame, such as "step 1 (tokens 11–21), layer 2"."""
         playback = self.playback
-        layer = "initial states" if playback.layer == 0 else f"layer {playback.layer}"
+        layer = self.layer_title()
         if self.recording.num_steps == 1:
             return layer
         step = f"step {playback.step}"
         label = self.recording.step_labels[playback.step]
         return f"{step}, {layer}" if label == step else f"{step} ({label}), {layer}"
+
+    def layer_title(self) -> str:
+        """Name the chosen layer, such as "layer 2" or "initial states"."""
+        return "initial states" if self.playback.layer == 0 else f"layer {self.playback.layer}"
 
     def head_title(self) -> str:
         if self.recording.num_heads <= 1 or self.playback.head is None:

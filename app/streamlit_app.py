@@ -25,7 +25,8 @@ page = st.navigation(
         st.Page(VIEWS / "routing.py", title="Routing", icon=":material/alt_route:"),
         st.Page(VIEWS / "gates.py", title="Gates", icon=":material/tune:"),
         st.Page(VIEWS / "summary.py", title="Summary", icon=":material/summarize:"),
-    ]
+    ],
+    position="top",
 )
 
 st.session_state[state.VIEW_CONTEXT] = None

@@ -5,14 +5,19 @@ import streamlit as st
 from app import frames, state
 from app.figures.states import states_animation, states_heatmap
 
+# Above this many frames (steps × (L+1)) only the chosen step is animated, to keep the
+# figure small enough to send to the browser quickly.
+MAX_ANIMATION_FRAMES = 64
+
 context = state.view_context()
 recording, key, playback = context.recording, context.key, context.playback
 
 st.title("States")
 st.write(
-    "Each row is one state slot and each column one of its dimensions, at the frame chosen in "
-    "the sidebar; the marks beside the rows give each state's importance and whether it is active."
+    "Each row is one state slot and each column one of its dimensions; the bars left of the rows "
+    "give each state's importance, and pruned states are marked."
 )
+st.markdown(f"**Frame:** {context.frame_title()}")
 
 difference = st.toggle(
     "Difference from the previous layer", key=state.STATE_DIFF, disabled=playback.layer == 0,
@@ -22,28 +27,35 @@ difference = st.toggle(
 by_layer = frames.states_by_layer(recording, key, playback.step)  # [L+1, S, D]
 importance = frames.per_state_by_layer(recording, key, playback.step, "importance")  # [L+1, S]
 active = frames.per_state_by_layer(recording, key, playback.step, "active")  # [L+1, S]
-zrange = frames.states_range(recording, key, difference) if playback.fixed_scale else None
-
-what = "Change of the states" if difference else "States"
 heatmap = states_heatmap(
     by_layer[playback.layer],
     importance=None if importance is None else importance[playback.layer],
     active=None if active is None else active[playback.layer],
-    zrange=zrange,
-    title=f"{what}, {context.frame_title()}",
+    zrange=frames.states_range(recording, key, difference) if playback.fixed_scale else None,
+    title=f"Change of the states in layer {playback.layer}" if difference else f"States, {context.layer_title()}",
     diff_from=by_layer[playback.layer - 1] if difference else None,
 )
 st.plotly_chart(heatmap, key="states_heatmap")
 
 st.subheader("Play through the layers")
-st.caption(
-    "Press play to step through every layer of this step. The animation runs in the browser, "
-    "so it is smooth; the sidebar sliders jump to one frame."
+frame_count = recording.num_steps * (recording.num_layers + 1)
+every_step = st.toggle(
+    "Through every step", key=state.ANIMATE_STEPS,
+    disabled=recording.num_steps == 1 or frame_count > MAX_ANIMATION_FRAMES,
+    help=f"Play the layers of step 0, then of step 1, and so on (up to {MAX_ANIMATION_FRAMES} frames).",
 )
+st.caption(
+    "Press ▶ to play. The animation runs in the browser from prebuilt frames, so it plays smoothly; "
+    "the sidebar sliders jump to one frame and redraw the page."
+)
+steps = tuple(range(recording.num_steps)) if every_step else (playback.step,)
+states, importances, actives, labels = frames.animation_frames(recording, key, steps)
 animation = states_animation(
-    by_layer,
+    states,
     zrange=frames.states_range(recording, key) if playback.fixed_scale else None,
-    importance_by_layer=importance,
-    active_by_layer=active,
+    importance_by_layer=importances,
+    active_by_layer=actives,
+    layer_labels=labels,
+    title="States through the layers" + (" and steps" if every_step else f" of step {playback.step}"),
 )
 st.plotly_chart(animation, key="states_animation")

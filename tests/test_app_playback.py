@@ -1,0 +1,166 @@
+"""Dashboard playback (AppTest): each slider changes the frame shown, to the recording's values."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import sources, state
+from nsm_core.recording import Recording
+
+ENTRY = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
+TIMEOUT_S = 120  # the first run imports torch and plotly
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    """The dashboard as `streamlit run app/streamlit_app.py` starts it, run once."""
+    monkeypatch.setattr(sys, "argv", [str(ENTRY)])
+    monkeypatch.delenv(sources.RECORDINGS_DIR_ENV, raising=False)
+    return AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT_S).run()
+
+
+@pytest.fixture
+def recording() -> Recording:
+    return Recording.open(sources.BUNDLED_DIR / sources.DEFAULT_RECORDING)
+
+
+def decode(value) -> np.ndarray:
+    """Return a Plotly JSON array, plain or base64-typed ({"dtype", "bdata", "shape"}), as numpy."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = [int(size) for size in str(value.get("shape", len(array))).split(",")]
+        return array.reshape(shape)
+    return np.array(value, dtype=float)
+
+
+def chart(app: AppTest, key: str) -> dict:
+    """Return the Plotly figure of the chart drawn with `key`, as a dict."""
+    charts = [element for element in app.get("plotly_chart") if element.key == key]
+    assert charts, f"no chart with key {key!r}; keys drawn: {[element.key for element in app.get('plotly_chart')]}"
+    return json.loads(charts[0].proto.spec)
+
+
+def heatmap_z(figure: dict) -> np.ndarray:
+    """Return the values of the figure's first heatmap trace."""
+    heatmaps = [trace for trace in figure["data"] if trace.get("type") == "heatmap"]
+    assert heatmaps, f"no heatmap trace among {[trace.get('type') for trace in figure['data']]}"
+    return decode(heatmaps[0]["z"])
+
+
+def assert_no_failure(app: AppTest) -> None:
+    assert not app.exception, [element.value for element in app.exception]
+    assert not app.error, [element.value for element in app.error]
+
+
+def test_default_frame_is_step0_layer1(app, recording):
+    assert_no_failure(app)
+
+    shown = heatmap_z(chart(app, "states_heatmap"))
+
+    assert np.array_equal(shown, recording.frame(0, 1).states)
+
+
+def test_layer_slider_changes_states(app, recording):
+    for layer in (2, 0, 1):
+        app.slider(key=state.LAYER).set_value(layer).run()
+        assert_no_failure(app)
+
+        shown = heatmap_z(chart(app, "states_heatmap"))
+
+        assert np.array_equal(shown, recording.frame(0, layer).states), f"layer {layer}"
+
+
+def test_step_slider_changes_states(app, recording):
+    app.slider(key=state.STEP).set_value(1).run()
+    assert_no_failure(app)
+
+    shown = heatmap_z(chart(app, "states_heatmap"))
+
+    assert np.array_equal(shown, recording.frame(1, 1).states)
+    assert not np.array_equal(shown, recording.frame(0, 1).states)
+
+
+def test_difference_toggle_shows_change(app, recording):
+    app.slider(key=state.LAYER).set_value(2).run()
+    app.toggle(key=state.STATE_DIFF).set_value(True).run()
+    assert_no_failure(app)
+
+    shown = heatmap_z(chart(app, "states_heatmap"))
+
+    expected = recording.frame(0, 2).states - recording.frame(0, 1).states
+    np.testing.assert_allclose(shown, expected, rtol=0, atol=1e-6)  # float32 subtraction
+
+
+def test_colour_scale_fixed_then_per_frame(app, recording):
+    every_state = np.concatenate([recording.array("initial_states").ravel(), recording.array("states").ravel()])
+    fixed = chart(app, "states_heatmap")["data"][0]
+
+    app.radio(key=state.COLOUR_SCALE).set_value(state.SCALE_FRAME).run()
+    per_frame = chart(app, "states_heatmap")["data"][0]
+
+    frame = recording.frame(0, 1).states
+    assert max(abs(fixed["zmin"]), abs(fixed["zmax"])) >= float(np.abs(every_state).max()) - 1e-6
+    assert max(abs(per_frame["zmin"]), abs(per_frame["zmax"])) == pytest.approx(float(np.abs(frame).max()))
+    assert per_frame["zmax"] != fixed["zmax"]
+
+
+def test_head_slider_selects_head(app, recording):
+    app.switch_page("views/routing.py").run()
+    mean = heatmap_z(chart(app, "routing_heatmap"))
+    np.testing.assert_allclose(mean, recording.frame(0, 1).routing.mean(axis=0), rtol=1e-6)
+
+    app.select_slider(key=state.HEAD).set_value(2).run()
+    assert_no_failure(app)
+
+    shown = heatmap_z(chart(app, "routing_heatmap"))
+
+    assert np.array_equal(shown, recording.frame(0, 1).routing[2])
+
+
+def test_token_slider_selects_token(app, recording):
+    app.switch_page("views/routing.py").run()
+    app.slider(key=state.TOKEN).set_value(4).run()
+    assert_no_failure(app)
+
+    figure = chart(app, "routing_token")
+
+    expected = recording.frame(0, 1).routing.mean(axis=0)[4]
+    np.testing.assert_allclose(heatmap_z(figure).ravel(), expected, rtol=1e-6)
+    assert "'c'" in figure["layout"]["title"]["text"]
+
+
+def test_threshold_slider_hides_weak_edges(app, recording):
+    app.switch_page("views/routing.py").run()
+    edges_before = len(chart(app, "routing_graph")["data"])
+
+    app.slider(key=state.THRESHOLD).set_value(0.15).run()
+    assert_no_failure(app)
+
+    edges_after = len(chart(app, "routing_graph")["data"])
+    assert edges_after < edges_before
+
+
+def test_layer_zero_has_no_routing(app):
+    app.switch_page("views/routing.py").run()
+    app.slider(key=state.LAYER).set_value(0).run()
+
+    assert_no_failure(app)
+    assert "routing starts at layer 1" in app.info[0].value
+
+
+def test_slider_clamped_when_recording_shrinks(app):
+    app.slider(key=state.LAYER).set_value(2).run()
+    app.slider(key=state.STEP).set_value(1).run()
+
+    app.selectbox(key=state.BUNDLED_NAME).set_value("tutorial.nsm").run()
+
+    assert_no_failure(app)
+    assert app.slider(key=state.LAYER).value == 2
+    assert state.STEP not in [slider.key for slider in app.slider]
