@@ -91,7 +91,8 @@ def _folder_picker(folder: Path | None) -> LoadedRecording | None:
 
 
 def _live_picker() -> LoadedRecording | None:
-    settings = live_settings()
+    with st.expander("Model and input", expanded=True, icon=":material/tune:"):
+        settings = live_settings()
     loaded = sources.load_live(settings)
     st.download_button(
         "Download this recording",

@@ -47,11 +47,18 @@ def chart(app: AppTest, key: str) -> dict:
     return json.loads(charts[0].proto.spec)
 
 
-def heatmap_z(figure: dict) -> np.ndarray:
-    """Return the values of the figure's first heatmap trace."""
-    heatmaps = [trace for trace in figure["data"] if trace.get("type") == "heatmap"]
-    assert heatmaps, f"no heatmap trace among {[trace.get('type') for trace in figure['data']]}"
-    return decode(heatmaps[0]["z"])
+def heatmap_z(figure_or_frame: dict) -> np.ndarray:
+    """Return the values of the first heatmap trace with a finite value.
+
+    Heatmaps may carry a layer for NaN/±Inf cells, which is all NaN when every value is finite.
+    """
+    traces = figure_or_frame["data"]
+    for trace in traces:
+        if trace.get("type") == "heatmap":
+            values = decode(trace["z"])
+            if np.isfinite(values).any():
+                return values
+    raise AssertionError(f"no heatmap with finite values among {[trace.get('type') for trace in traces]}")
 
 
 def assert_no_failure(app: AppTest) -> None:
@@ -164,3 +171,40 @@ def test_slider_clamped_when_recording_shrinks(app):
     assert_no_failure(app)
     assert app.slider(key=state.LAYER).value == 2
     assert state.STEP not in [slider.key for slider in app.slider]
+
+
+def test_animation_has_layer_frames(app, recording):
+    frames = chart(app, "states_animation")["frames"]
+
+    assert [frame["name"] for frame in frames] == ["initial", "layer 1", "layer 2"]
+    # Animation frames carry values rounded to 7 significant digits.
+    np.testing.assert_allclose(heatmap_z(frames[2]), recording.frame(0, 2).states, rtol=1e-6)
+
+
+def test_animation_through_every_step(app, recording):
+    app.toggle(key=state.ANIMATE_STEPS).set_value(True).run()
+    assert_no_failure(app)
+
+    frames = chart(app, "states_animation")["frames"]
+
+    assert len(frames) == recording.num_steps * (recording.num_layers + 1)
+    assert frames[4]["name"] == "step 1 · layer 1"
+    np.testing.assert_allclose(heatmap_z(frames[4]), recording.frame(1, 1).states, rtol=1e-6)
+
+
+def test_playback_never_reruns_live_model(app, monkeypatch):
+    runs = []
+    record_nsm = sources.record_nsm
+    monkeypatch.setattr(sources, "record_nsm", lambda *args, **kwargs: runs.append(1) or record_nsm(*args, **kwargs))
+    app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_LIVE).run()
+    runs_before = len(runs)
+    app.number_input(key="live_seed").set_value(918_273).run()  # a seed no other test records
+    assert len(runs) == runs_before + 1
+
+    for layer in (0, 2, 1):
+        app.slider(key=state.LAYER).set_value(layer).run()
+    app.slider(key=state.STEP).set_value(1).run()
+    app.radio(key=state.COLOUR_SCALE).set_value(state.SCALE_FRAME).run()
+
+    assert_no_failure(app)
+    assert len(runs) == runs_before + 1

@@ -53,8 +53,9 @@ def states_shown(app: AppTest) -> np.ndarray:
     charts = [element for element in app.get("plotly_chart") if element.key == "states_heatmap"]
     assert charts, f"no states heatmap; charts drawn: {chart_keys(app)}"
     figure = json.loads(charts[0].proto.spec)
-    heatmaps = [trace for trace in figure["data"] if trace.get("type") == "heatmap"]
-    return decode(heatmaps[0]["z"])
+    # The first heatmap with a finite value; a layer for NaN/±Inf cells is all NaN here.
+    heatmaps = [decode(trace["z"]) for trace in figure["data"] if trace.get("type") == "heatmap"]
+    return next(values for values in heatmaps if np.isfinite(values).any())
 
 
 def sidebar_caption(app: AppTest) -> str:

@@ -18,10 +18,13 @@ LAYER_SLIDER = "Layer (0 = initial states)"
 
 # The states heatmap is the first Plotly chart of the States view. Its z as drawn is in
 # _fullData, decoded from the base64 arrays of the figure's JSON into Float32Array rows.
+# The values are the first heatmap with a finite value (a layer for NaN cells is all NaN).
 STATES_Z = """() => {
     const chart = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-    const heatmap = chart && chart._fullData && chart._fullData.find(trace => trace.type === 'heatmap');
-    return heatmap ? JSON.stringify(Array.from(heatmap.z, row => Array.from(row))) : null;
+    const heatmaps = ((chart && chart._fullData) || []).filter(trace => trace.type === 'heatmap');
+    const values = heatmaps.map(trace => Array.from(trace.z, row => Array.from(row)));
+    const shown = values.find(rows => rows.some(row => row.some(Number.isFinite)));
+    return shown ? JSON.stringify(shown) : null;
 }"""
 
 
