@@ -8,8 +8,10 @@ nsm_core/recording/schema.py; all arrays are float32 copies.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
+from nsm_core.analysis import summarize_recording
 from nsm_core.recording import Recording
 
 # Derived frames cached per session and recording; enough for a few recordings' worth of slider moves.
@@ -110,3 +112,9 @@ def animation_frames(
         None if active[0] is None else np.concatenate(active),
         labels,
     )
+
+
+@st.cache_data(max_entries=8, show_spinner="Checking every frame of the recording…")
+def summary_table(_recording: Recording, key: str) -> pd.DataFrame:
+    """Return the health table of every (step, layer, state) with its flags (nsm_core.analysis)."""
+    return summarize_recording(_recording)

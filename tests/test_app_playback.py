@@ -208,3 +208,37 @@ def test_playback_never_reruns_live_model(app, monkeypatch):
 
     assert_no_failure(app)
     assert len(runs) == runs_before + 1
+
+
+def test_trajectory_dimension_choice(app, recording):
+    app.switch_page("views/trajectories.py").run()
+
+    app.selectbox(key=state.TRAJECTORY_DIM).set_value(3).run()
+    assert_no_failure(app)
+
+    lines = [trace for trace in chart(app, "trajectory_layers")["data"] if trace.get("type") == "scatter"]
+    expected = recording.states_through_layers(0)[:, :, 3]  # [L+1, S]
+    for state_index in range(recording.num_states):
+        np.testing.assert_allclose(decode(lines[state_index]["y"]), expected[:, state_index], rtol=1e-6)
+
+
+def test_trajectory_over_steps_follows_layer(app, recording):
+    app.switch_page("views/trajectories.py").run()
+
+    app.slider(key=state.LAYER).set_value(2).run()
+    assert_no_failure(app)
+
+    lines = [trace for trace in chart(app, "trajectory_steps")["data"] if trace.get("type") == "scatter"]
+    expected = np.linalg.norm(recording.array("states")[:, 1], axis=-1)  # [P, S] at layer 2
+    for state_index in range(recording.num_states):
+        np.testing.assert_allclose(decode(lines[state_index]["y"]), expected[:, state_index], rtol=1e-6)
+
+
+def test_projection_switches_to_3d(app):
+    app.switch_page("views/trajectories.py").run()
+
+    app.segmented_control(key=state.PROJECTION).set_value("3D").run()
+    assert_no_failure(app)
+
+    types = {trace.get("type") for trace in chart(app, "projection")["data"]}
+    assert types == {"scatter3d"}

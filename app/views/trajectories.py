@@ -36,15 +36,16 @@ teaching.button(
 )
 
 by_layer = frames.states_by_layer(recording, key, playback.step)  # [L+1, S, D]
-st.plotly_chart(trajectory_over_layers(by_layer, dim), key="trajectory_layers")
+over_layers, over_steps = st.columns(2)
+over_layers.plotly_chart(trajectory_over_layers(by_layer, dim), key="trajectory_layers")
 
 if recording.num_steps > 1:
-    values = frames.values_over_steps(recording, key, playback.layer, None if dim == state.NORM else dim)
+    values = frames.values_over_steps(recording, key, playback.layer, None if dim == state.NORM else dim)  # [P, S]
     name = "L2 norm" if dim == state.NORM else f"dimension {dim}"
-    figure = trajectory_over_steps(values, recording.step_labels, f"{name} at layer {playback.layer}")
-    st.plotly_chart(figure, key="trajectory_steps")
+    figure = trajectory_over_steps(values, recording.step_labels, f"{name} at {context.layer_title()} (activation)")
+    over_steps.plotly_chart(figure, key="trajectory_steps")
 else:
-    st.caption("This recording has one step; record with `--steps N` to follow the states across steps.")
+    over_steps.info("This recording has one step; record with `--steps N` to follow the states across steps.")
 
 st.subheader("Paths through the layers, projected")
 components = st.segmented_control("Projection", ["2D", "3D"], key=state.PROJECTION, required=True)
