@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import sources, state
-from nsm_core.recording import Recording
+from nsm_core.recording import Recording, RecordingWriter
 
 ENTRY = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
 TIMEOUT_S = 120  # the first run imports torch and plotly
@@ -242,3 +242,55 @@ def test_projection_switches_to_3d(app):
 
     types = {trace.get("type") for trace in chart(app, "projection")["data"]}
     assert types == {"scatter3d"}
+
+
+def test_gates_follow_step(app, recording):
+    app.switch_page("views/gates.py").run()
+
+    app.slider(key=state.STEP).set_value(1).run()
+    assert_no_failure(app)
+
+    traces = chart(app, "gates")["data"]
+    for channel, name in enumerate(recording.gate_names):
+        panel = next(trace for trace in traces if trace.get("name") == f"{name} gate")
+        expected = recording.array("gates")[1, :, :, channel].T  # [S, L]: states are rows
+        assert np.array_equal(decode(panel["z"]), expected), name
+
+
+def test_gate_saturation_margin_marks_cells(monkeypatch, tmp_path):
+    gates = np.full((1, 2, 3, 2), 0.5, dtype=np.float32)  # [P, L, S, G]
+    gates[0, 0, 0, 0], gates[0, 1, 2, 1] = 0.01, 0.97  # one nearly closed and one nearly open gate
+    write_gates_recording(tmp_path / "gates.nsm", gates)
+    monkeypatch.setattr(sys, "argv", [str(ENTRY), sources.RECORDINGS_DIR_FLAG, str(tmp_path)])
+    app = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT_S).run()
+    app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_FOLDER).run()
+    app.switch_page("views/gates.py").run()
+
+    def marked_cells() -> int:
+        marks = [trace for trace in chart(app, "gates")["data"] if trace.get("type") == "scatter"]
+        return sum(len(decode(trace["x"]) if isinstance(trace["x"], dict) else trace["x"]) for trace in marks)
+
+    counts = {}
+    for margin in (0.0, 0.02, 0.05):
+        app.slider(key=state.SATURATION).set_value(margin).run()
+        assert_no_failure(app)
+        counts[margin] = marked_cells()
+
+    assert counts == {0.0: 0, 0.02: 1, 0.05: 2}
+
+
+def write_gates_recording(path: Path, gates: np.ndarray) -> None:
+    """Write a recording with states and the given gates [P, L, S, G] only."""
+    num_steps, num_layers, num_states, num_gates = gates.shape
+    dims = {"P": num_steps, "L": num_layers, "S": num_states, "D": 2, "T": 0, "H": 0, "G": num_gates, "C": 0}
+    manifest = {
+        "token_labels": [[] for _ in range(num_steps)], "step_labels": [f"step {p}" for p in range(num_steps)],
+        "gate_names": ["update", "reset"][:num_gates], "model": {}, "versions": {}, "created": "", "extra": {},
+    }
+    with RecordingWriter(path, dims, ["initial_states", "states", "gates"], manifest) as writer:
+        for step in range(num_steps):
+            writer.write_step(step, {
+                "initial_states": np.zeros((num_states, 2), dtype=np.float32),
+                "states": np.ones((num_layers, num_states, 2), dtype=np.float32),
+                "gates": gates[step],
+            })

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import sources, state
-from nsm_core.recording import Recording
+from nsm_core.recording import Recording, RecordingWriter
 
 ENTRY = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
 TIMEOUT_S = 120  # the first run imports torch and plotly
@@ -276,3 +276,38 @@ def test_live_too_many_steps_shows_error(monkeypatch):
 
     assert not app.exception
     assert "steps=3 is more than the 2 tokens" in app.error[0].value
+
+
+def write_odd_recording(path: Path) -> None:
+    """Write a 1-state, 1-head, 1-layer recording with NaN and ±Inf values and markup in its labels."""
+    dims = {"P": 1, "L": 1, "S": 1, "D": 3, "T": 2, "H": 1, "G": 2, "C": 0}
+    fields = ["initial_states", "states", "routing", "state_attention", "gates", "importance", "active", "token_mask"]
+    manifest = {
+        "token_labels": [["<s>", "a&b"]], "step_labels": ["step 0"], "gate_names": ["update", "reset"],
+        "model": {}, "versions": {}, "created": "", "extra": {},
+    }
+    with RecordingWriter(path, dims, fields, manifest) as writer:
+        writer.write_step(0, {
+            "initial_states": np.array([[0.0, 1.0, np.nan]], dtype=np.float32),
+            "states": np.array([[[np.inf, -np.inf, 2.0]]], dtype=np.float32),
+            "routing": np.ones((1, 1, 2, 1), dtype=np.float32),
+            "state_attention": np.ones((1, 1, 1, 1), dtype=np.float32),
+            "gates": np.array([[[0.0, 1.0]]], dtype=np.float32),
+            "importance": np.array([[0.5]], dtype=np.float32),
+            "active": np.array([[1]], dtype=np.uint8),
+            "token_mask": np.array([1, 1], dtype=np.uint8),
+        })
+
+
+@pytest.mark.parametrize("page", sorted(VIEW_CHARTS))
+def test_view_renders_odd_recording(monkeypatch, tmp_path, page):
+    write_odd_recording(tmp_path / "odd.nsm")
+    app = start(monkeypatch, sources.RECORDINGS_DIR_FLAG, str(tmp_path))
+    app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_FOLDER).run()
+
+    for layer in (0, 1):
+        app.slider(key=state.LAYER).set_value(layer).run()
+        app.switch_page(page).run()
+
+        assert_no_failure(app)
+        assert app.title[0].value
