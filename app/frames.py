@@ -118,3 +118,9 @@ def animation_frames(
 def summary_table(_recording: Recording, key: str) -> pd.DataFrame:
     """Return the health table of every (step, layer, state) with its flags (nsm_core.analysis)."""
     return summarize_recording(_recording)
+
+
+@st.cache_data(max_entries=MAX_CACHED_FRAMES, show_spinner=False)
+def frame_field(_recording: Recording, key: str, name: str, step: int, layer: int) -> np.ndarray | None:
+    """Return one field of frame (step, layer) as Frame() gives it, or None where it has none."""
+    return getattr(_recording.frame(step, layer), name)

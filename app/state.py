@@ -34,6 +34,7 @@ ANIMATE_STEPS = "animate_steps"
 TRAJECTORY_DIM = "trajectory_dim"
 PROJECTION = "projection_components"
 SATURATION = "gate_saturation"
+TIMELINE_FLAG = "timeline_flag"
 
 VIEW_CONTEXT = "view_context"
 
@@ -46,6 +47,7 @@ MEAN_OVER_HEADS = "mean over heads"
 SCALE_FIXED = "fixed over the recording"
 SCALE_FRAME = "per frame"
 NORM = "norm"
+ALL_FLAGS = "all flags"
 
 DEFAULTS = {
     SOURCE_KIND: SOURCE_BUNDLED,
@@ -62,6 +64,7 @@ DEFAULTS = {
     TRAJECTORY_DIM: NORM,
     PROJECTION: "2D",
     SATURATION: 0.05,
+    TIMELINE_FLAG: ALL_FLAGS,
 }
 
 

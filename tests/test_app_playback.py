@@ -294,3 +294,33 @@ def write_gates_recording(path: Path, gates: np.ndarray) -> None:
                 "states": np.ones((num_layers, num_states, 2), dtype=np.float32),
                 "gates": gates[step],
             })
+
+
+def test_timeline_outlines_chosen_frame(app):
+    app.slider(key=state.STEP).set_value(1).run()
+    app.slider(key=state.LAYER).set_value(2).run()
+    assert_no_failure(app)
+
+    outlines = chart(app, "timeline")["layout"]["shapes"]
+
+    assert len(outlines) == 1
+    assert (outlines[0]["x0"], outlines[0]["x1"], outlines[0]["y0"], outlines[0]["y1"]) == (0.5, 1.5, 1.5, 2.5)
+
+
+def test_timeline_counts_flags(monkeypatch, tmp_path):
+    # Two identical states are near duplicates in every frame: 2 flagged states per (step, layer).
+    gates = np.full((2, 2, 2, 2), 0.5, dtype=np.float32)  # [P, L, S, G]
+    write_gates_recording(tmp_path / "twins.nsm", gates)
+    monkeypatch.setattr(sys, "argv", [str(ENTRY), sources.RECORDINGS_DIR_FLAG, str(tmp_path)])
+    app = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT_S).run()
+
+    app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_FOLDER).run()
+    app.switch_page("views/summary.py").run()
+    assert_no_failure(app)
+
+    counts = heatmap_z(chart(app, "timeline"))  # [L+1, P]
+    assert counts.shape == (3, 2)
+    # The initial states are all zero, so they have no direction and are never duplicates.
+    assert counts[0].tolist() == [0, 0]
+    assert counts[1:].ravel().tolist() == [2, 2, 2, 2]
+    assert app.metric[3].value == "8"

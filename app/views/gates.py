@@ -18,7 +18,8 @@ if gates is None:
     st.info("This recording has no gate activations: its model records states only.")
     st.stop()
 
-saturation = st.slider(
+margin, _ = st.columns([1, 2])
+saturation = margin.slider(
     "Saturation margin", 0.0, 0.25, step=0.01, key=state.SATURATION,
     help="A gate below this margin or above 1 minus it is marked as saturated.",
 )

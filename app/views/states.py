@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import frames, state
 from app.figures.states import states_animation, states_heatmap
+from app.timeline import playback_timeline
 
 # Above this many frames (steps × (L+1)) only the chosen step is animated, to keep the
 # figure small enough to send to the browser quickly.
@@ -36,6 +37,7 @@ heatmap = states_heatmap(
     diff_from=by_layer[playback.layer - 1] if difference else None,
 )
 st.plotly_chart(heatmap, key="states_heatmap")
+st.plotly_chart(playback_timeline(context), key="timeline")
 
 st.subheader("Play through the layers")
 frame_count = recording.num_steps * (recording.num_layers + 1)
