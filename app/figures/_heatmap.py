@@ -25,6 +25,7 @@ from app.figures.style import (
     MAX_FIGURE_CELLS,
     MAX_MARKED_CELLS,
     NON_FINITE_COLOR,
+    NON_FINITE_SYMBOLS,
     VALUE_FORMAT,
     block_bounds,
     choose_blocks,
@@ -40,8 +41,6 @@ from app.figures.style import (
 
 MAX_BLOCK_LABEL_CHARS = 40
 
-_MARK_SYMBOLS = {"NaN": "x", "+Inf": "triangle-up", "−Inf": "triangle-down"}
-
 
 @dataclass(frozen=True)
 class Axis:
@@ -52,6 +51,7 @@ class Axis:
     title: str  # axis title with unit, such as "token (position: text)"
     labels: Sequence[str] | None = None  # plain text of each entry (token text); None for indices
     state_colors: bool = False  # ticks get each state's colour swatch
+    start: int = 0  # number shown for the first entry, such as 1 for layers 1..L
 
 
 @dataclass(frozen=True)
@@ -81,17 +81,18 @@ def axis_categories(axis: Axis, length: int, block: int) -> tuple[list[str], lis
     """Return (categories, tick values, tick texts) of an axis of `length` entries in blocks of `block`."""
     categories, ticks = [], []
     for first, last in block_bounds(length, block):
+        shown_first, shown_last = first + axis.start, last + axis.start
         if first == last:
-            name = f"{axis.singular} {first}"
-            tick = str(first)
+            name = f"{axis.singular} {shown_first}"
+            tick = str(shown_first)
             if axis.labels is not None:
                 name += f": {escape_label(axis.labels[first])}"
                 tick = escape_label(shorten(str(axis.labels[first])))
             elif axis.state_colors:
                 tick = state_swatch(first, str(first))
         else:
-            name = f"{axis.plural} {first}–{last}"
-            tick = f"{first}–{last}"
+            name = f"{axis.plural} {shown_first}–{shown_last}"
+            tick = f"{shown_first}–{shown_last}"
             if axis.labels is not None:
                 joined = " ".join(str(label) for label in axis.labels[first : last + 1])
                 name += f": {escape_label(shorten(joined, MAX_BLOCK_LABEL_CHARS))}"
@@ -114,6 +115,7 @@ def heatmap_layers(
     show_scale: bool = True,
     show_legend: bool = True,
     fixed_traces: bool = False,
+    cell_text: np.ndarray | None = None,
 ) -> HeatmapLayers:
     """Build the traces of a heatmap of `matrix` [R, C] with R, C ≥ 1.
 
@@ -122,7 +124,8 @@ def heatmap_layers(
     the reduction and any cap on the NaN/±Inf symbols. With fixed_traces the grey
     layer and every kind of symbol trace are present even when empty, so that animation
     frames of same-shaped matrices have the same traces in the same order; the threshold
-    layer is not allowed then.
+    layer is not allowed then. cell_text [R, C] (escaped) is added to each cell's hover
+    when the matrix is not reduced.
     """
     if fixed_traces and threshold is not None:
         raise ValueError("fixed_traces does not support a threshold; pass threshold=None.")
@@ -184,6 +187,7 @@ def heatmap_layers(
         )
 
     coloured = np.where(np.isfinite(block_values) & ~below, block_values, np.nan).astype(np.float32)
+    with_text = cell_text is not None and not reduction.reduced
     main = go.Heatmap(
         z=coloured,
         x=x,
@@ -194,9 +198,11 @@ def heatmap_layers(
         showscale=show_scale,
         colorbar=colorbar(colors.title),
         hoverongaps=False,
-        hovertemplate=location + f"{value_name}: %{{z:{VALUE_FORMAT}}}<extra></extra>",
+        hovertemplate=location + f"{value_name}: %{{z:{VALUE_FORMAT}}}" + ("%{text}" if with_text else "") + "<extra></extra>",
         name=trace_name,
     )
+    if with_text:
+        main.update(text=cell_text)
     if colors.zmid is not None:
         main.update(zmid=colors.zmid)
     layers.traces.append(main)
@@ -270,7 +276,7 @@ def _non_finite_marks(reduction, x: list[str], y: list[str], value_name: str, sh
             "+Inf": reduction.posinf[rows, columns] > 0,
             "−Inf": reduction.neginf[rows, columns] > 0,
         }
-        symbols = _MARK_SYMBOLS
+        symbols = NON_FINITE_SYMBOLS
 
     traces = []
     for name, selected in groups.items():

@@ -21,6 +21,7 @@ from app.figures.style import (
     choose_blocks,
     heatmap_height,
     message_figure,
+    non_finite_name,
     state_color,
     state_swatch,
     symmetric_range,
@@ -275,7 +276,7 @@ def _panel_traces(importance, active, categories: list[str], num_states: int) ->
 
     if importance is not None:
         lengths = np.where(np.isfinite(importance), importance, 0.0)
-        importance_text = [f"{value:.7g}" if np.isfinite(value) else _name_non_finite(value) for value in importance]
+        importance_text = [f"{value:.7g}" if np.isfinite(value) else non_finite_name(value) for value in importance]
         return [
             go.Bar(
                 x=lengths,
@@ -323,12 +324,6 @@ def _block_mean(values: np.ndarray, block: int) -> np.ndarray:
     padded[: values.size] = values
     with np.errstate(invalid="ignore"):
         return np.nanmean(padded.reshape(-1, block), axis=1) if np.isfinite(padded).any() else padded[::block]
-
-
-def _name_non_finite(value: float) -> str:
-    if np.isnan(value):
-        return "NaN"
-    return "+Inf" if value > 0 else "−Inf"
 
 
 def _label_axes(fig: go.Figure, importance, active) -> None:

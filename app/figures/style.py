@@ -132,6 +132,16 @@ def count_kinds(array: np.ndarray) -> tuple[int, int, int]:
     return int(np.isnan(values).sum()), int(np.isposinf(values).sum()), int(np.isneginf(values).sum())
 
 
+NON_FINITE_SYMBOLS = {"NaN": "x", "+Inf": "triangle-up", "−Inf": "triangle-down"}
+
+
+def non_finite_name(value: float) -> str:
+    """Return "NaN", "+Inf" or "−Inf" for a non-finite `value`."""
+    if np.isnan(value):
+        return "NaN"
+    return "+Inf" if value > 0 else "−Inf"
+
+
 def describe_non_finite(nan: int, posinf: int, neginf: int) -> str:
     """Return text such as "2 NaN, 1 +Inf" naming the non-zero counts, or "" if all are 0."""
     parts = [f"{count} {name}" for count, name in ((nan, "NaN"), (posinf, "+Inf"), (neginf, "−Inf")) if count]
