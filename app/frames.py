@@ -124,3 +124,9 @@ def summary_table(_recording: Recording, key: str) -> pd.DataFrame:
 def frame_field(_recording: Recording, key: str, name: str, step: int, layer: int) -> np.ndarray | None:
     """Return one field of frame (step, layer) as Frame() gives it, or None where it has none."""
     return getattr(_recording.frame(step, layer), name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def summary_csv(_recording: Recording, key: str) -> str:
+    """Return summary_table() as CSV text, for the download button."""
+    return summary_table(_recording, key).to_csv(index=False)

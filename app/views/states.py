@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from app import frames, state
-from app.figures.states import states_animation, states_heatmap
-from app.timeline import playback_timeline
+from app import charts, frames, state
+from app.figures.states import states_heatmap
 
 # Above this many frames (steps × (L+1)) only the chosen step is animated, to keep the
 # figure small enough to send to the browser quickly.
@@ -37,7 +36,6 @@ heatmap = states_heatmap(
     diff_from=by_layer[playback.layer - 1] if difference else None,
 )
 st.plotly_chart(heatmap, key="states_heatmap")
-st.plotly_chart(playback_timeline(context), key="timeline")
 
 st.subheader("Play through the layers")
 frame_count = recording.num_steps * (recording.num_layers + 1)
@@ -51,13 +49,11 @@ st.caption(
     "the sidebar sliders jump to one frame and redraw the page."
 )
 steps = tuple(range(recording.num_steps)) if every_step else (playback.step,)
-states, importances, actives, labels = frames.animation_frames(recording, key, steps)
-animation = states_animation(
-    states,
-    zrange=frames.states_range(recording, key) if playback.fixed_scale else None,
-    importance_by_layer=importances,
-    active_by_layer=actives,
-    layer_labels=labels,
-    title="States through the layers" + (" and steps" if every_step else f" of step {playback.step}"),
+st.plotly_chart(charts.layer_animation(recording, key, steps, playback.fixed_scale), key="states_animation")
+
+# Last, because the first summary of a large recording takes seconds and the heatmap and
+# animation above are drawn while it runs.
+st.subheader("Flags over the recording")
+st.plotly_chart(
+    charts.playback_timeline(recording, key, None, playback.step, playback.layer), key="timeline"
 )
-st.plotly_chart(animation, key="states_animation")

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from app import frames, state
+from app import charts, frames, state
 from app.figures.summary import drift_figure, entropy_figure, load_figure
-from app.timeline import playback_timeline
 from nsm_core.analysis import (
     DUPLICATE_COSINE,
     FLAG_NAMES,
@@ -30,7 +29,10 @@ for column, name in zip(st.columns(len(FLAG_NAMES)), FLAG_NAMES):
     column.metric(f"{name} (state × frame)", counts[name])
 
 flag = st.segmented_control("Timeline shows", [state.ALL_FLAGS, *FLAG_NAMES], key=state.TIMELINE_FLAG, required=True)
-st.plotly_chart(playback_timeline(context, None if flag == state.ALL_FLAGS else flag), key="timeline")
+timeline = charts.playback_timeline(
+    recording, key, None if flag == state.ALL_FLAGS else flag, playback.step, playback.layer
+)
+st.plotly_chart(timeline, key="timeline")
 
 st.subheader(f"Routing at {context.frame_title()}, {context.head_title()}")
 routing = frames.head_matrix(recording, key, "routing", playback.step, playback.layer, playback.head)  # [T, S]
@@ -61,6 +63,6 @@ st.plotly_chart(drift_figure(state_drift(by_layer)), key="drift")
 st.subheader("Every state of every frame")
 st.dataframe(table, hide_index=True, width="stretch")
 st.download_button(
-    "Download the table as CSV", table.to_csv(index=False), file_name=f"{recording.source}-summary.csv",
+    "Download the table as CSV", frames.summary_csv(recording, key), file_name=f"{recording.source}-summary.csv",
     mime="text/csv", icon=":material/download:",
 )

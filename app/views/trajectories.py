@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from app import frames, state
-from app.figures.trajectories import projection_paths, trajectory_over_layers, trajectory_over_steps
+from app import charts, state
 
 TEACHING_RECORDING = "tutorial.nsm"
 
@@ -35,14 +34,15 @@ teaching.button(
     help="Dimension 0 of each of the 5 tutorial states over 4 layers.",
 )
 
-by_layer = frames.states_by_layer(recording, key, playback.step)  # [L+1, S, D]
 over_layers, over_steps = st.columns(2)
-over_layers.plotly_chart(trajectory_over_layers(by_layer, dim), key="trajectory_layers")
+over_layers.plotly_chart(charts.layer_trajectories(recording, key, playback.step, dim), key="trajectory_layers")
 
 if recording.num_steps > 1:
-    values = frames.values_over_steps(recording, key, playback.layer, None if dim == state.NORM else dim)  # [P, S]
     name = "L2 norm" if dim == state.NORM else f"dimension {dim}"
-    figure = trajectory_over_steps(values, recording.step_labels, f"{name} at {context.layer_title()} (activation)")
+    figure = charts.step_trajectories(
+        recording, key, playback.layer, None if dim == state.NORM else dim,
+        f"{name} at {context.layer_title()} (activation)",
+    )
     over_steps.plotly_chart(figure, key="trajectory_steps")
 else:
     over_steps.info("This recording has one step; record with `--steps N` to follow the states across steps.")
@@ -50,6 +50,6 @@ else:
 st.subheader("Paths through the layers, projected")
 components = st.segmented_control("Projection", ["2D", "3D"], key=state.PROJECTION, required=True)
 try:
-    st.plotly_chart(projection_paths(by_layer, 3 if components == "3D" else 2), key="projection")
+    st.plotly_chart(charts.projection(recording, key, playback.step, 3 if components == "3D" else 2), key="projection")
 except ValueError as error:
     st.info(str(error))
