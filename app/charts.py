@@ -1,7 +1,7 @@
 """Figures that take long to build, cached per recording and choice so that a rerun reuses them.
 
-Every widget change reruns the page, and the layer animation, the flag timeline and the
-trajectory plots do not depend on most widgets, yet cost up to a few seconds to build for a
+Every widget change reruns the page. The layer animation, the flag timeline and the
+trajectory plots depend on few widgets, yet cost up to a few seconds to build for a
 recording of 40 steps × 8 layers × 64 states × 128 dims. They are cached as resources
 (st.cache_resource): one shared figure per key, because copying a figure through
 st.cache_data's pickling costs about half of building it again. Callers must not modify a
