@@ -30,6 +30,7 @@ MAX_LIVE_STEPS = 8
 def source_picker(folder: Path | None) -> LoadedRecording | None:
     """Draw the source choice and its widgets; return the chosen recording or None."""
     kind = st.radio("Source", SOURCE_KINDS, key=state.SOURCE_KIND, horizontal=True)
+    st.session_state[state.SOURCE_ERROR] = None
     try:
         if kind == state.SOURCE_BUNDLED:
             return _bundled_picker()
@@ -40,6 +41,7 @@ def source_picker(folder: Path | None) -> LoadedRecording | None:
         return _live_picker()
     except (RecordingError, SourceError, ConfigError, FileNotFoundError) as error:
         logger.info("source %s failed: %s", kind, error)
+        st.session_state[state.SOURCE_ERROR] = str(error)
         st.error(str(error))
         return None
 

@@ -37,6 +37,7 @@ SATURATION = "gate_saturation"
 TIMELINE_FLAG = "timeline_flag"
 
 VIEW_CONTEXT = "view_context"
+SOURCE_ERROR = "source_error"  # message of the source that failed this run, or None
 
 SOURCE_BUNDLED = "Bundled example"
 SOURCE_UPLOAD = "Upload"
@@ -135,6 +136,11 @@ def view_context() -> ViewContext:
     """Return what the entry script chose this run; stop the page if there is nothing to show."""
     context = st.session_state.get(VIEW_CONTEXT)
     if context is None:
-        st.info("Choose a recording in the sidebar.")
+        error = st.session_state.get(SOURCE_ERROR)
+        if error:
+            st.error(f"The recording could not be opened. {error}")
+            st.info("Choose another file or source in the sidebar; the bundled examples always open.")
+        else:
+            st.info("Choose a recording in the sidebar.")
         st.stop()
     return context

@@ -163,7 +163,8 @@ def test_upload_damaged_shows_error_then_recovers(monkeypatch):
     app.file_uploader(key=state.UPLOAD).upload("cut.nsm", data[: len(data) // 3]).run()
 
     assert not app.exception
-    assert "cut.nsm is cut off" in app.error[0].value
+    assert "cut.nsm is cut off" in app.sidebar.error[0].value
+    assert "could not be opened. cut.nsm is cut off" in app.main.error[0].value
     app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_BUNDLED).run()
     assert_no_failure(app)
     assert "default.nsm" in sidebar_caption(app)
