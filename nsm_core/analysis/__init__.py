@@ -1,4 +1,4 @@
-"""Analysis of recordings in pure numpy: routing health, state drift and projections."""
+"""Analysis of recordings in pure numpy: comparisons, routing health, state drift and projections."""
 
 from nsm_core.analysis.projection import pca_project
 from nsm_core.analysis.summary import (
