@@ -184,15 +184,6 @@ def test_states_animation_player_controls(by_layer):
     assert list(fig.layout.sliders[0].steps[2].args[0]) == ["layer 2"]
 
 
-def test_states_animation_frames_use_plain_lists(by_layer):
-    # plotly.js 4.1 does not decode base64 arrays inside frames; NaN must become null.
-    by_layer[1, 0, 0] = np.nan
-    frame = states_animation(by_layer).frames[1].to_plotly_json()
-    main = next(trace for trace in frame["data"] if trace.get("name") == "value")
-    assert isinstance(main["z"], list)
-    assert main["z"][0][0] is None
-
-
 def test_states_animation_importance_per_layer(by_layer):
     importance = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], dtype=np.float32)
     active = np.array([[True, True], [True, False], [False, False]])

@@ -22,12 +22,16 @@ from app.figures.style import (
     PROBABILITY_RANGE,
     PROBABILITY_SCALE,
     apply_theme,
+    count_kinds,
+    describe_non_finite,
     escape_label,
     heatmap_height,
     message_figure,
+    non_finite_name,
     shorten,
     state_color,
 )
+from nsm_core.analysis import state_load
 
 # Each edge costs about 150 bytes of JSON (two end points, a hover point and its text).
 MAX_GRAPH_EDGES = 3_000
@@ -204,6 +208,8 @@ def select_edges(
     """
     notes = []
     finite = np.isfinite(weights)
+    if not finite.all():
+        notes.append(f"{describe_non_finite(*count_kinds(weights))} weights not drawn")
     keep = finite & (np.where(finite, weights, 0.0) > 0.0) & (np.where(finite, weights, 0.0) >= threshold)
     if threshold > 0.0:
         notes.append(f"edges below {threshold:g} hidden")
@@ -287,7 +293,7 @@ def routing_graph(
             hovertemplate="%{hovertext}<br>edges shown: %{customdata}<extra></extra>",
         )
     )
-    mass = np.nansum(np.where(np.isfinite(matrix), matrix, np.nan), axis=0)
+    mass = state_load(matrix)  # NaN for a state with any NaN/±Inf weight
     fig.add_trace(
         go.Scatter(
             x=np.ones(num_states),
@@ -302,9 +308,9 @@ def routing_graph(
             },
             name="states",
             showlegend=False,
-            customdata=mass,
+            customdata=[f"{value:.4g}" if np.isfinite(value) else non_finite_name(value) for value in mass],
             hovertext=state_names,
-            hovertemplate=f"%{{hovertext}}<br>{value_name} mass (sum over tokens): %{{customdata:.4g}}<extra></extra>",
+            hovertemplate=f"%{{hovertext}}<br>{value_name} mass (sum over tokens): %{{customdata}}<extra></extra>",
         )
     )
 

@@ -143,9 +143,7 @@ def states_animation(
                 None if importance is None else importance[layer], None if active is None else active[layer],
                 layers.row_categories, num_states,
             )
-        frames.append(
-            go.Frame(data=[_plain_arrays(trace) for trace in traces], name=layer_labels[layer], traces=list(range(len(traces))))
-        )
+        frames.append(go.Frame(data=traces, name=layer_labels[layer], traces=list(range(len(traces)))))
     fig.frames = frames
 
     notes = list(per_layer[0].notes)
@@ -337,29 +335,6 @@ def _label_axes(fig: go.Figure, importance, active) -> None:
     else:
         fig.update_layout(xaxis_title_text=DIM_AXIS_TITLE, yaxis_title_text=STATE_AXIS_TITLE)
     fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0})
-
-
-def _plain_arrays(trace) -> dict:
-    """Return `trace` as a dict whose numpy arrays are nested lists, NaN as None.
-
-    Plotly encodes numpy arrays as base64, which plotly.js 4.1 decodes in a figure's data
-    but not in its animation frames, where the frame then draws nothing.
-    """
-
-    def convert(value):
-        if isinstance(value, np.ndarray):
-            if value.dtype.kind == "f":
-                return [convert(row) for row in value] if value.ndim > 1 else [
-                    float(f"{item:.7g}") if np.isfinite(item) else None for item in value
-                ]
-            return value.tolist()
-        if isinstance(value, dict):
-            return {key: convert(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(item) for item in value]
-        return value
-
-    return convert(trace.to_plotly_json())
 
 
 def _add_player(fig: go.Figure, layer_labels: list[str]) -> None:
