@@ -33,10 +33,10 @@ from nsm_core.tokenize import byte_labels, encode_bytes
 logger = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "recordings"
-# File name in BUNDLED_DIR -> what the sidebar calls it.
+# File name in BUNDLED_DIR -> what the sidebar calls it (short: the sidebar is narrow).
 BUNDLED_RECORDINGS = {
-    "default.nsm": "NSM on “the cat sat on the mat”, 2 steps",
-    "tutorial.nsm": "Teaching example: 5 states × 10 dims, 4 layers",
+    "default.nsm": "NSM: the cat sat on the mat",
+    "tutorial.nsm": "Teaching example, 5 × 10",
 }
 # The recording the dashboard opens with no choice by the user; switch it here.
 DEFAULT_RECORDING = "default.nsm"
