@@ -50,8 +50,10 @@ MAX_LISTED_FILES = 500
 MAX_CACHED_RECORDINGS = 8
 BYTES_PER_MB = 1024 * 1024  # Streamlit's server.maxUploadSize counts MB of 2^20 bytes
 
-# Live runs: byte-level tokens, so the text length in UTF-8 bytes is T.
-MAX_LIVE_TOKENS = 1024
+# Live runs: byte-level tokens, so the text length in UTF-8 bytes is T. Token attention is
+# stored as [P, L, H, T, T], so at the largest live settings (8 layers, 8 heads) 256 tokens
+# take 16 MB per recording in memory, and 1024 tokens would take 256 MB.
+MAX_LIVE_TOKENS = 256
 LIVE_TOKEN_DIM = 64  # divisible by every head count the live controls offer
 
 
