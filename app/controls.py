@@ -62,8 +62,8 @@ def _upload_picker() -> LoadedRecording | None:
     if uploaded is None:
         st.info(f"Upload a {FILE_SUFFIX} recording, made with `python -m nsm_core record`.")
         return None
-    # Check the size before reading the bytes: Streamlit holds them already, but hashing
-    # and parsing an oversized file would still cost time.
+    # Check the size before reading the bytes. Streamlit has received them already, but
+    # hashing and parsing an oversized file would still cost time.
     sources.check_upload_size(uploaded.name, uploaded.size, limit)
 
     digests = st.session_state[state.UPLOAD_DIGESTS]
@@ -110,6 +110,7 @@ def live_settings() -> LiveSettings:
     """Draw the live model's parameters; every change runs and records the model again."""
     defaults = LiveSettings()
     text = st.text_area("Input text (one token per UTF-8 byte)", defaults.text, key="live_text", height=68)
+
     left, right = st.columns(2)
     num_states = left.slider("States S", 1, MAX_LIVE_STATES, defaults.num_states, key="live_states")
     state_dim = right.select_slider("State dim D", STATE_DIMS, defaults.state_dim, key="live_state_dim")
@@ -117,6 +118,7 @@ def live_settings() -> LiveSettings:
     num_heads = right.select_slider("Heads H", HEAD_COUNTS, defaults.num_heads, key="live_heads")
     gate = left.radio("Gate", GATE_TYPES, key="live_gate", horizontal=True)
     steps = right.slider("Steps P", 1, MAX_LIVE_STEPS, defaults.steps, key="live_steps")
+
     temperature = st.slider(
         "Routing temperature", 0.05, 5.0, defaults.routing_temperature, 0.05, key="live_temperature",
         help="Divides the routing logits: lower is sharper.",
@@ -131,6 +133,7 @@ def live_settings() -> LiveSettings:
         help="States whose importance is below this are inactive; the most important one always stays.",
     )
     seed = st.number_input("Seed", 0, 2**31 - 1, defaults.seed, key="live_seed")
+
     return LiveSettings(
         num_states=num_states,
         state_dim=state_dim,

@@ -1,4 +1,4 @@
-"""Where the dashboard's recordings come from: bundled examples, uploads, a server folder, live runs.
+"""Sources of the dashboard's recordings: bundled examples, uploads, a server folder and live runs.
 
 Every loader returns a LoadedRecording: the open Recording and a key naming its content,
 on which the cached derived data (app/frames.py) is keyed. Opened recordings and models are
