@@ -189,9 +189,14 @@ def _read_text(args: argparse.Namespace) -> str:
 
 
 def _exit_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so that the writer's cleanup deletes its temporary file."""
+    """Turn SIGTERM and SIGHUP into SystemExit so that the writer's cleanup deletes its temporary file.
+
+    SIGKILL cannot be caught; the temporary file it leaves behind is rejected as unfinished.
+    """
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+    if hasattr(signal, "SIGHUP"):  # a closed terminal; POSIX only
+        signal.signal(signal.SIGHUP, handler)
