@@ -35,11 +35,16 @@ logger = logging.getLogger(__name__)
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "recordings"
 # File name in BUNDLED_DIR -> what the sidebar calls it (short: the sidebar is narrow).
 BUNDLED_RECORDINGS = {
-    "default.nsm": "NSM: the cat sat on the mat",
+    "digits.nsm": "Digits: one test image",
+    "digits_training.nsm": "Digits: one image in training",
+    "recall.nsm": "Recall: 8 pairs",
+    "recall_hard.nsm": "Recall: 16 pairs, 8 states",
+    "recall_split_failing.nsm": "Recall split: fails to bind",
+    "default.nsm": "Untrained: the cat sat…",
     "tutorial.nsm": "Teaching example, 5 × 10",
 }
 # The recording the dashboard opens with no choice by the user; switch it here.
-DEFAULT_RECORDING = "default.nsm"
+DEFAULT_RECORDING = "digits.nsm"
 
 RECORDINGS_DIR_FLAG = "--recordings-dir"
 RECORDINGS_DIR_ENV = "NSM_RECORDINGS_DIR"
