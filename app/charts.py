@@ -31,8 +31,10 @@ def layer_animation(_recording: Recording, key: str, steps: tuple[int, ...], fix
     states, importance, active, labels = frames.animation_frames(_recording, key, steps)
     if len(steps) > 1:
         title = "States through the layers and steps"
-    else:
+    elif _recording.num_steps > 1:
         title = f"States through the layers of step {steps[0]}"
+    else:
+        title = "States through the layers"
     return states_animation(
         states,
         zrange=frames.states_range(_recording, key) if fixed_scale else None,

@@ -30,13 +30,24 @@ def answer_at_step(extra: dict[str, Any], step: int) -> dict[str, Any]:
     return extra
 
 
+def describe_correct(correct: Any) -> str:
+    """Return ", prediction right", ", 5 of 8 queries right" or "" for the stored `correct`.
+
+    Sequence tasks store one bool; token tasks (recall) store one bool per query.
+    """
+    if isinstance(correct, bool):
+        return ", prediction right" if correct else ", prediction wrong"
+    if isinstance(correct, list) and correct and all(isinstance(value, bool) for value in correct):
+        return f", {sum(correct)} of {len(correct)} queries right"
+    return ""
+
+
 def show_task_input(context: ViewContext) -> None:
     """Draw the task's input, with the chosen token highlighted, and the prediction at the chosen step."""
     extra = context.recording.extra
     answer = answer_at_step(extra, context.playback.step)
     task = extra.get("task", "task")
-    verdict = {True: "correct", False: "wrong"}.get(answer.get("correct"), "")
-    st.subheader(f"Task input: {task}" + (f", answer {verdict}" if verdict else ""))
+    st.subheader(f"Task input: {task}{describe_correct(answer.get('correct'))}")
 
     left, right = st.columns(2)
     try:
