@@ -321,8 +321,8 @@ def apply_theme(
 ) -> go.Figure:
     """Give `fig` the common layout: escaped title, optional note below it, axis names, fonts.
 
-    `title` and `note` are plain text (escaped here), and axis titles apply to the first x and
-    y axis. The figure uses Plotly's light template; call ``set_theme(fig, "dark")`` for dark
+    `title`, `note` and the axis titles are plain text, escaped here. Axis titles apply to the
+    first x and y axis. The figure uses Plotly's light template; call ``set_theme(fig, "dark")`` for dark
     slides. Text colours come from the template, so both themes stay legible.
     """
     title_spec: dict = {"text": escape_label(title), "font": {"size": TITLE_FONT_SIZE}, "x": 0.0, "xanchor": "left"}
@@ -339,9 +339,9 @@ def apply_theme(
     fig.update_xaxes(title_font={"size": FONT_SIZE}, tickfont={"size": TICK_FONT_SIZE})
     fig.update_yaxes(title_font={"size": FONT_SIZE}, tickfont={"size": TICK_FONT_SIZE})
     if x_title is not None:
-        fig.update_layout(xaxis_title_text=x_title)
+        fig.update_layout(xaxis_title_text=escape_label(x_title))
     if y_title is not None:
-        fig.update_layout(yaxis_title_text=y_title)
+        fig.update_layout(yaxis_title_text=escape_label(y_title))
     if height is not None:
         fig.update_layout(height=height)
     if show_legend is not None:
