@@ -325,11 +325,11 @@ def routing_graph(
         fig,
         title,
         note="; ".join(notes) or None,
-        height=heatmap_height(max(num_tokens, num_states), per_row=18, maximum=1100),
+        height=heatmap_height(max(num_tokens, num_states), per_row=24, minimum=480, maximum=1100),
         show_legend=False,
     )
     fig.update_xaxes(visible=False, range=[-0.45, 1.35])
-    fig.update_yaxes(visible=False, range=[-1.05, 0.05])
+    fig.update_yaxes(visible=False, range=[-1.1, 0.1])  # room for the largest state markers
     return fig
 
 

@@ -44,7 +44,7 @@ BELOW_THRESHOLD_COLOR = "rgba(140, 140, 140, 0.15)"  # faint on light and dark b
 # the largest figures near 1 MB of JSON, well under MAX_FIGURE_BYTES.
 MAX_FIGURE_CELLS = 40_000
 MAX_FIGURE_BYTES = 2_000_000
-MAX_TICK_LABELS = 64  # more labels than this overlap on a 1400-pixel-wide axis
+MAX_TICK_LABELS = 40  # more 14-pixel labels than this overlap on a 730-pixel plot (a 900-pixel figure)
 MAX_MARKED_CELLS = 2_000  # NaN/±Inf symbols drawn; the grey cells beneath show every one
 MAX_TICK_CHARS = 14  # longer labels are cut on the axis; hover shows them whole
 
@@ -391,8 +391,10 @@ def message_figure(message: str, title: str, *, height: int = 320) -> go.Figure:
 
 
 def tick_positions(count: int, max_labels: int = MAX_TICK_LABELS) -> list[int]:
-    """Return up to max_labels evenly spaced indices out of `count`, always including the first."""
+    """Return up to max_labels indices out of `count`, from 0 in steps of 1, 2 or 5 times a power of 10."""
     if count <= max_labels:
         return list(range(count))
-    step = math.ceil(count / max_labels)
+    needed = math.ceil(count / max_labels)
+    power = 10 ** math.floor(math.log10(needed))
+    step = next(factor * power for factor in (1, 2, 5, 10) if factor * power >= needed)
     return list(range(0, count, step))
