@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from app.task_samples import (
     accepts_typed_input,
@@ -12,6 +13,16 @@ from app.task_samples import (
     sample_count,
 )
 from nsm_core.recording import Recording
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Evaluation batches are small, and on a busy machine OpenMP threads that wait for each
+    # other make them many times slower than one thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_bundled_checkpoint_found_by_name():

@@ -29,6 +29,16 @@ def digits() -> DigitsTask:
     return DigitsTask()
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # The tiny steps here gain nothing from a second thread, and on a busy machine OpenMP
+    # threads that wait for each other make them many times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_digits_model(seed: int = 0) -> NSMModel:
     return NSMModel(NSMConfig(num_states=4, state_dim=16, token_dim=16, num_layers=1, num_heads=2,
                               input_dim=8, num_classes=10, seed=seed))
