@@ -31,14 +31,11 @@ def answer_at_step(extra: dict[str, Any], step: int) -> dict[str, Any]:
 
 
 def describe_correct(correct: Any) -> str:
-    """Return ", prediction right", ", 5 of 8 queries right" or "" for the stored `correct`.
-
-    Sequence tasks store one bool; token tasks (recall) store one bool per query.
-    """
+    """Describe a sequence task's verdict (a bool) or a token task's verdicts (one bool per query)."""
     if isinstance(correct, bool):
-        return ", prediction right" if correct else ", prediction wrong"
-    if isinstance(correct, list) and correct and all(isinstance(value, bool) for value in correct):
-        return f", {sum(correct)} of {len(correct)} queries right"
+        return "answer correct" if correct else "answer wrong"
+    if isinstance(correct, list) and correct and all(isinstance(item, bool) for item in correct):
+        return f"{sum(correct)} of {len(correct)} answers correct"
     return ""
 
 
@@ -47,7 +44,8 @@ def show_task_input(context: ViewContext) -> None:
     extra = context.recording.extra
     answer = answer_at_step(extra, context.playback.step)
     task = extra.get("task", "task")
-    st.subheader(f"Task input: {task}{describe_correct(answer.get('correct'))}")
+    verdict = describe_correct(answer.get("correct"))
+    st.subheader(f"Task input: {task}" + (f", {verdict}" if verdict else ""))
 
     left, right = st.columns(2)
     try:

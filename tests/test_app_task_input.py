@@ -111,9 +111,9 @@ def test_answer_at_step_prefers_checkpoint():
 @pytest.mark.parametrize(
     ("correct", "text"),
     [
-        (True, ", prediction right"),
-        (False, ", prediction wrong"),
-        ([True, False, True], ", 2 of 3 queries right"),
+        (True, "answer correct"),
+        (False, "answer wrong"),
+        ([True, False, True], "2 of 3 answers correct"),
         ([], ""),
         (None, ""),
         ("yes", ""),
