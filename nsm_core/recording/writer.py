@@ -130,6 +130,7 @@ class RecordingWriter:
         self._file = os.fdopen(descriptor, "w+b")
         self._file.write(struct.pack("<Q", len(header_bytes)))
         self._file.write(header_bytes)
+        self._file.flush()  # steps go straight to the descriptor, after the header
         # Reserve the data section; unwritten steps stay zero until commit() rejects them.
         self._file.truncate(self._data_start + self._data_size)
         logger.debug("writing %s (%d data bytes) via %s", self.path, self._data_size, self._temp_path)
@@ -153,9 +154,24 @@ class RecordingWriter:
                     f"{describe_shape(FIELDS[name].axes[1:], expected)}."
                 )
             data = np.ascontiguousarray(array, dtype=self._numpy_dtypes[name])
-            self._file.seek(self._data_start + self._offsets[name] + step * data.nbytes)
-            self._file.write(data.tobytes())
+            self._write_at(self._data_start + self._offsets[name] + step * data.nbytes, data)
         self._written_steps.add(step)
+
+    def _write_at(self, offset: int, data: np.ndarray) -> None:
+        """Write the bytes of the C-contiguous array `data` at `offset`, without copying them first."""
+        if data.nbytes == 0:
+            return  # memoryview cannot cast an empty shape, and there is nothing to write
+        view = memoryview(data).cast("B")
+        if not hasattr(os, "pwrite"):  # Windows
+            self._file.seek(offset)
+            self._file.write(view)
+            return
+        # One positioned system call per field: no seek, and no flush of Python's buffer.
+        # pwrite may write less than asked (Linux caps one call near 2 GiB), so loop.
+        descriptor = self._file.fileno()
+        while view:
+            written = os.pwrite(descriptor, view, offset)
+            view, offset = view[written:], offset + written
 
     def commit(self) -> Path:
         """Sync the temporary file and rename it to `path`; raise if a step is missing."""
