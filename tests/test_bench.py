@@ -26,6 +26,7 @@ from nsm_core.bench.common import (
 )
 from nsm_core.bench.frame_read import write_synthetic_recording
 from nsm_core.bench.memory import run_child
+from nsm_core.cli.bench import busy_warning
 from nsm_core.cli.main import main
 from nsm_core.modules import NSMModel
 from nsm_core.recording import Recording
@@ -240,3 +241,9 @@ def test_memory_child_failure_is_reported(tmp_path):
 
     with pytest.raises(BenchError, match="failed with exit code 1"):
         run_child(TINY_SIZE, steps=2, threads=1, path=blocker / "m.nsm")
+
+
+def test_busy_machine_is_flagged():
+    assert busy_warning({"load_average_1min": 7.5, "logical_cpus": 2}).startswith("the load average is 7.5 on 2")
+    assert busy_warning({"load_average_1min": 1.5, "logical_cpus": 2}) is None
+    assert busy_warning({"load_average_1min": None, "logical_cpus": 2}) is None

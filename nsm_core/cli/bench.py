@@ -30,18 +30,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--only", action="append", choices=MEASUREMENTS, metavar="NAME",
                         help=f"run only this measurement; repeat for more ({', '.join(MEASUREMENTS)})")
     parser.add_argument("--scratch-dir", type=Path,
-                        help="directory for the temporary recordings, up to about 3 GB (default: the system temp dir)")
+                        help="directory for the temporary recordings, about 1.3 GB at a time (default: the system temp dir)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from nsm_core.cli.main import UsageError
+    from nsm_core.cli.main import UsageError, exit_cleanly_on_sigterm
 
     if args.threads < 1:
         raise UsageError(f"--threads {args.threads} is invalid; use 1 or more.")
     if args.scratch_dir is not None and not args.scratch_dir.is_dir():
         raise UsageError(f"--scratch-dir {args.scratch_dir} is not a directory; create it or choose another.")
+    exit_cleanly_on_sigterm()  # the scratch recordings of up to a few GB must not outlive a kill
     sizes = QUICK if args.quick else FULL
     machine = describe_machine()
+    busy = busy_warning(machine)
+    if busy:
+        print(f"python -m nsm_core bench: warning: {busy}", file=sys.stderr)
     start = time.perf_counter()
 
     def announce(name: str) -> None:
@@ -62,6 +66,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def busy_warning(machine: dict[str, Any]) -> str | None:
+    """Return a warning when other processes keep more CPUs busy than there are, else None."""
+    load, cpus = machine["load_average_1min"], machine["logical_cpus"]
+    if load is None or cpus is None or load <= cpus:
+        return None
+    return (
+        f"the load average is {load} on {cpus} logical CPUs, so other processes share the CPUs "
+        "and timings are slower and noisier than on an idle machine; torch's worker threads "
+        "suffer most. Rerun when the machine is idle for figures to compare."
+    )
+
+
 def format_report(results: dict[str, Result], sizes_name: str, threads: int, machine: dict[str, Any],
                   elapsed: float) -> str:
     """Return the text report: machine, one summary row per measurement, then every case's figures."""
@@ -70,9 +86,11 @@ def format_report(results: dict[str, Result], sizes_name: str, threads: int, mac
         f"{machine['cpu']}, {machine['logical_cpus']} logical CPUs, {machine['memory_gb']} GiB RAM, "
         f"load average {machine['load_average_1min']} at start",
         f"{machine['os']}; Python {machine['python']}, torch {machine['torch']}, numpy {machine['numpy']}",
-        "",
-        f"{'measurement':<20} {'ratio':>7} {'goal':>6}  met",
     ]
+    busy = busy_warning(machine)
+    if busy:
+        lines.append(f"warning: {busy}")
+    lines += ["", f"{'measurement':<20} {'ratio':>7} {'goal':>6}  met"]
     for name, result in results.items():
         summary = result.to_dict()
         ratio = "—" if summary["ratio"] is None else f"{summary['ratio']:.2f}"
