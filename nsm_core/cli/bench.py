@@ -34,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nsm_core.cli.main import UsageError, exit_cleanly_on_sigterm
+    from nsm_core.cli.main import UsageError
+    from nsm_core.cli.record import exit_cleanly_on_sigterm
 
     if args.threads < 1:
         raise UsageError(f"--threads {args.threads} is invalid; use 1 or more.")

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nsm_core.recording import Recording, SCHEMA_VERSION
+from nsm_core.recording.stats import non_finite_warnings, recording_stats
 
 # Token labels printed per step in the text summary; --json lists them all.
 LABELS_SHOWN = 24
@@ -24,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def summarise(recording: Recording) -> dict[str, Any]:
     """Return the summary that `inspect --json` prints."""
     dims = recording.dims
+    stats = recording_stats(recording)
     return {
         "file": recording.source,
         "size_bytes": recording.size_bytes,
@@ -43,41 +43,12 @@ def summarise(recording: Recording) -> dict[str, Any]:
         "gate_names": recording.gate_names,
         "step_labels": recording.step_labels,
         "token_labels": [recording.token_labels(step) for step in range(dims["P"])],
-        "value_ranges": {name: value_range(recording, name) for name in recording.fields if name != "token_mask"},
+        "value_ranges": {name: field.to_dict() for name, field in stats.items()},
+        "warnings": non_finite_warnings(recording, stats),
         "versions": recording.manifest["versions"],
         "created": recording.manifest["created"],
         "extra": recording.extra,
     }
-
-
-def value_range(recording: Recording, name: str) -> dict[str, Any]:
-    """Min and max over finite values, and NaN/Inf counts, reading one step at a time.
-
-    Padding of short steps is NaN by design and is not counted.
-    """
-    array = recording.array(name)
-    token_axes = [index - 1 for index, axis in enumerate(_axes(name)) if axis == "T"]
-    low, high = np.inf, -np.inf
-    counts = {"nan": 0, "posinf": 0, "neginf": 0}
-    for step in range(array.shape[0]):
-        values = np.asarray(array[step], dtype=np.float32)
-        if token_axes and recording.has("token_mask"):
-            real = int(recording.array("token_mask")[step].sum())
-            for axis in token_axes:
-                values = np.take(values, np.arange(real), axis=axis)
-        finite = values[np.isfinite(values)]
-        if finite.size:
-            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-        counts["nan"] += int(np.isnan(values).sum())
-        counts["posinf"] += int(np.isposinf(values).sum())
-        counts["neginf"] += int(np.isneginf(values).sum())
-    return {"min": None if low == np.inf else low, "max": None if high == -np.inf else high, **counts}
-
-
-def _axes(name: str) -> tuple[str, ...]:
-    from nsm_core.recording.schema import FIELDS
-
-    return FIELDS[name].axes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,4 +74,6 @@ def run(args: argparse.Namespace) -> int:
         low = "—" if stats["min"] is None else f"{stats['min']:.4g}"
         high = "—" if stats["max"] is None else f"{stats['max']:.4g}"
         print(f"  {name:<15} {low:>10} {high:>11} {stats['nan']:>8} {stats['posinf']:>6} {stats['neginf']:>6}")
+    for warning in summary["warnings"]:
+        print(f"  warning: {warning}")
     return 0

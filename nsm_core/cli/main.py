@@ -9,16 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import signal
 import sys
-from types import FrameType
 
 from nsm_core.checkpoint import CheckpointError
 from nsm_core.config import ConfigError
 from nsm_core.recording.errors import RecordingError
 
 # Subcommand modules; each defines add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("record", "inspect", "bench")
+COMMANDS = ("record", "inspect", "train", "evaluate", "bench")
 
 EXIT_FILE_ERROR = 1
 EXIT_USAGE = 2
@@ -26,15 +24,6 @@ EXIT_USAGE = 2
 
 class UsageError(ValueError):
     """A flag value that is invalid; reported with exit code 2."""
-
-
-def exit_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, so that `finally` blocks delete temporary files."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:

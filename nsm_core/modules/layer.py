@@ -53,16 +53,20 @@ class NSMLayer(nn.Module):
         token_mask: torch.Tensor,
         state_mask: torch.Tensor,
         log_importance: torch.Tensor,
+        write_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Map tokens [B, T, E] and states h, c [B, S, D] to their next values.
 
         Inactive states (state_mask False) pass through unchanged and are hidden from
-        routing and attention; padding tokens (token_mask False) route nothing.
+        routing and attention; padding tokens (token_mask False) route nothing, and neither
+        do tokens with write_mask False, although their routing weights are still computed
+        and recorded. write_mask None means token_mask.
         """
         keep = state_mask[None, :, None]  # [1, S, 1]
+        writers = token_mask if write_mask is None else write_mask
 
         # 1. Tokens write into states through the gated update.
-        routed = self.router(tokens, h, state_mask, log_importance, token_mask)  # [B, S, D]
+        routed = self.router(tokens, h, state_mask, log_importance, writers)  # [B, S, D]
         h_next, c_next = self.update(routed, h, c)
 
         # 2. States exchange information, with a residual connection.

@@ -106,17 +106,20 @@ class NSMModel(nn.Module):
         state: NSMState | None = None,
         token_mask: torch.Tensor | None = None,
         position_offset: int = 0,
+        write_mask: torch.Tensor | None = None,
     ) -> NSMOutput:
         """Run all layers on one step of input.
 
         inputs: token ids [B, T] or features [B, T, input_dim]. state: the previous step's
         output state, or None to start from the learned initial states. token_mask: bool
-        [B, T], False for padding.
+        [B, T], False for padding. write_mask: bool [B, T], False for tokens that only read
+        from the states (such as recall queries); None lets every real token write.
         """
         tokens = self.embed_inputs(inputs, position_offset)  # [B, T, E]
         batch, length, _ = tokens.shape
         if token_mask is None:
             token_mask = torch.ones(batch, length, dtype=torch.bool, device=tokens.device)
+        write_mask = self._check_write_mask(write_mask, token_mask)
 
         if state is None:
             h = self.states.initial_states(batch).to(tokens.dtype)
@@ -133,7 +136,7 @@ class NSMModel(nn.Module):
             c = torch.zeros_like(h)
 
         for layer in self.layers:
-            tokens, h, c = layer(tokens, h, c, token_mask, state_mask, log_importance)
+            tokens, h, c = layer(tokens, h, c, token_mask, state_mask, log_importance, write_mask)
 
         tokens = self.final_norm(tokens)
         token_logits = self.token_head(tokens) if self.token_head is not None else None
@@ -145,3 +148,15 @@ class NSMModel(nn.Module):
             sequence_logits = self.sequence_head(torch.cat([pooled_states, pooled_tokens], dim=-1))
 
         return NSMOutput(tokens, NSMState(h, c), token_logits, sequence_logits)
+
+    @staticmethod
+    def _check_write_mask(write_mask: torch.Tensor | None, token_mask: torch.Tensor) -> torch.Tensor:
+        """Return the bool [B, T] mask of tokens that route into states: real and allowed to write."""
+        if write_mask is None:
+            return token_mask
+        if write_mask.dtype != torch.bool or write_mask.shape != token_mask.shape:
+            raise ValueError(
+                f"write_mask must be bool of shape {tuple(token_mask.shape)} (one flag per token), "
+                f"got {write_mask.dtype} {tuple(write_mask.shape)}."
+            )
+        return token_mask & write_mask.to(token_mask.device)

@@ -1,17 +1,18 @@
 """Lazy, validating reader of recording files.
 
-Opening a recording reads and checks only the header; tensors are memory-mapped views, so a
-frame costs what the frame costs, not what the file costs. Every problem with a file raises
-RecordingError with a message that says what is wrong and what to do. No pickle is involved
-anywhere: the file is a safetensors header, JSON, followed by raw little-endian arrays.
+Opening a recording reads and checks the header and the two small masks (validate.py lists
+every check). Tensors are memory-mapped views, so a frame costs what the frame costs, not
+what the file costs. Every problem with a file raises RecordingError with a message that
+says what is wrong and what to do. No pickle is involved anywhere: the file is a safetensors
+header, JSON, followed by raw little-endian arrays.
 """
 
 from __future__ import annotations
 
-import json
 import mmap
+import operator
 import os
-import struct
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,21 +20,10 @@ from typing import Any
 import numpy as np
 
 from nsm_core.recording.errors import RecordingError
-from nsm_core.recording.schema import (
-    FIELDS,
-    FLOAT_DTYPES,
-    FORMAT_NAME,
-    MANIFEST_KEY,
-    MANIFEST_TYPES,
-    REQUIRED_FIELDS,
-    SCHEMA_VERSION,
-    describe_shape,
-    field_shape,
-)
+from nsm_core.recording.validate import TensorEntry, parse_recording
 
-# A header larger than this is not one we wrote (token labels of 10^6 tokens fit easily).
-MAX_HEADER_BYTES = 256 * 1024 * 1024
-SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "U8": np.dtype("u1")}
+# Shorter than the 8-byte header length that every safetensors file starts with.
+MIN_FILE_BYTES = 8
 
 
 @dataclass
@@ -63,35 +53,66 @@ class Recording:
         self._buffer = buffer
         self.source = source
         self.size_bytes = size
-        self.manifest, self._tensors = _parse_and_validate(buffer, size, source)
+        self.manifest, self._tensors = parse_recording(buffer, size, source)
         self.dims: dict[str, int] = dict(self.manifest["dims"])
         self.fields: list[str] = list(self.manifest["fields"])
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Recording:
+        """Map the file at `path` read-only and validate it.
+
+        Raises FileNotFoundError if nothing is at `path` and RecordingError for anything else
+        that keeps the file from being read (a folder, no permission, a damaged file).
+        """
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"recording {str(path)!r} does not exist; check the path.")
-        if not path.is_file():
-            raise RecordingError(f"{str(path)!r} is not a regular file; pass the path of a .nsm recording.")
-        size = path.stat().st_size
-        if size < 8:
-            raise RecordingError(
-                f"{path.name} is {size} bytes long, too short to be a recording; "
-                "it is empty or was cut off. Record it again or copy it again."
-            )
-        with open(path, "rb") as file:
-            buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-        return cls(buffer, size, path.name)
+        try:
+            # Check before opening: opening a FIFO would block until something writes to it.
+            if not stat.S_ISREG(path.stat().st_mode):
+                raise RecordingError(f"{str(path)!r} is not a regular file; pass the path of a .nsm recording.")
+            with open(path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                if size < MIN_FILE_BYTES:
+                    raise RecordingError(
+                        f"{path.name} is {size} bytes long, too short to be a recording; "
+                        "it is empty or was cut off. Record it again or copy it again."
+                    )
+                buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except RecordingError:
+            raise
+        except FileNotFoundError:
+            raise FileNotFoundError(f"recording {str(path)!r} does not exist; check the path.") from None
+        except PermissionError:
+            raise RecordingError(f"cannot read {str(path)!r}: permission denied. Check the file's permissions.") from None
+        except ValueError as error:  # a NUL character in the path, or a file emptied after the size check
+            raise RecordingError(f"cannot open {str(path)!r}: invalid path or empty file ({error}).") from None
+        except OSError as error:
+            raise RecordingError(f"cannot read {str(path)!r}: {error.strerror or error}.") from None
+        # The mapping is what is read from now on; its length, not the earlier stat, is the size.
+        return cls(buffer, len(buffer), path.name)
 
     @classmethod
-    def from_bytes(cls, data: bytes, name: str = "upload") -> Recording:
-        if len(data) < 8:
+    def from_bytes(cls, data: bytes | bytearray | memoryview, name: str = "upload") -> Recording:
+        """Validate a recording held in memory, such as an upload.
+
+        `bytes` are used as they are; any other buffer (bytearray, memoryview of any format or
+        layout) is copied, so later changes to it do not reach the recording.
+        """
+        if isinstance(data, bytes):
+            view = memoryview(data)
+        else:
+            try:
+                view = memoryview(memoryview(data).tobytes())
+            except TypeError:
+                raise TypeError(
+                    f"from_bytes() takes bytes, bytearray or memoryview, not {type(data).__name__}; "
+                    "for a Streamlit upload pass uploaded_file.getvalue()."
+                ) from None
+        if len(view) < MIN_FILE_BYTES:
             raise RecordingError(
-                f"{name} is {len(data)} bytes long, too short to be a recording; "
+                f"{name} is {len(view)} bytes long, too short to be a recording; "
                 "it is empty or was cut off. Upload the complete .nsm file."
             )
-        return cls(memoryview(data), len(data), name)
+        return cls(view, len(view), name)
 
     def __repr__(self) -> str:
         dims = ", ".join(f"{axis}={size}" for axis, size in self.dims.items())
@@ -144,7 +165,7 @@ class Recording:
 
     def token_labels(self, step: int) -> list[str]:
         """Labels of the real (unpadded) tokens of `step`."""
-        self._check_step(step)
+        step = self._check_step(step)
         labels = self.manifest["token_labels"][step]
         if self.has("token_mask"):
             mask = self.array("token_mask")[step].astype(bool)
@@ -157,19 +178,21 @@ class Recording:
         """Return the whole stacked field as a read-only lazy view (no data is read yet)."""
         if name not in self._tensors:
             raise KeyError(f"this recording has no field {name!r}; it has {self.fields}.")
-        dtype, shape, begin = self._tensors[name]
-        count = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(self._buffer, dtype=dtype, count=count, offset=begin).reshape(shape)
+        self._check_unchanged()
+        entry: TensorEntry = self._tensors[name]
+        count = int(np.prod(entry.shape, dtype=np.int64))
+        return np.frombuffer(self._buffer, dtype=entry.dtype, count=count, offset=entry.offset).reshape(entry.shape)
 
     def states_through_layers(self, step: int) -> np.ndarray:
         """Return float32 states [L+1, S, D] of `step`: the initial states, then each layer's."""
-        self._check_step(step)
+        step = self._check_step(step)
         initial = self.array("initial_states")[step][None]
         return np.concatenate([initial, self.array("states")[step]]).astype(np.float32)
 
     def frame(self, step: int, layer: int) -> Frame:
         """Read frame (step, layer); layer 0 is the initial states, 1..L the layers' outputs."""
-        self._check_step(step)
+        step = self._check_step(step)
+        layer = operator.index(layer)
         if not 0 <= layer <= self.num_layers:
             raise IndexError(f"layer={layer} is outside [0, {self.num_layers}] (0 = initial states).")
         real_tokens = self._real_token_count(step)
@@ -207,149 +230,30 @@ class Recording:
             return int(self.array("token_mask")[step].sum())
         return self.num_tokens
 
-    def _check_step(self, step: int) -> None:
+    def _check_step(self, step: int) -> int:
+        step = operator.index(step)
         if not 0 <= step < self.num_steps:
             raise IndexError(f"step={step} is outside [0, {self.num_steps - 1}].")
+        return step
+
+    def _check_unchanged(self) -> None:
+        """Raise if the mapped file has shrunk: reading past its new end would kill the process (SIGBUS).
+
+        RecordingWriter replaces a file by a rename, which leaves an open mapping intact. Only
+        tools that rewrite a file in place (cp, some editors) change the size of a mapped file.
+        """
+        if not isinstance(self._buffer, mmap.mmap):
+            return
+        try:
+            current = self._buffer.size()
+        except (OSError, ValueError) as error:
+            raise RecordingError(f"{self.source} can no longer be read ({error}); open it again.") from None
+        if current != self.size_bytes:
+            raise RecordingError(
+                f"{self.source} changed on disk since it was opened ({self.size_bytes:,} bytes, now "
+                f"{current:,}); open it again."
+            )
 
 
 def open_recording(path: str | os.PathLike[str]) -> Recording:
     return Recording.open(path)
-
-
-def _parse_and_validate(buffer: Any, size: int, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (manifest, {field: (dtype, shape, absolute byte offset)}) or raise RecordingError."""
-    fix = "Record it again, or ask the sender for a complete copy."
-
-    (header_size,) = struct.unpack("<Q", bytes(buffer[:8]))
-    if header_size > MAX_HEADER_BYTES or header_size > size - 8:
-        raise RecordingError(
-            f"{source} is not a recording or is cut off: its header claims {header_size} bytes "
-            f"but the file has {size} bytes. {fix}"
-        )
-    try:
-        header = json.loads(bytes(buffer[8 : 8 + header_size]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RecordingError(f"{source} is not a recording: its header is not valid JSON ({error}). {fix}") from None
-    if not isinstance(header, dict):
-        raise RecordingError(f"{source} is not a recording: its header is not a JSON object. {fix}")
-
-    metadata = header.get("__metadata__")
-    if not isinstance(metadata, dict) or not isinstance(metadata.get(MANIFEST_KEY), str):
-        raise RecordingError(
-            f"{source} is a safetensors file without an NSM manifest ({MANIFEST_KEY!r}); "
-            "it is not an NSM recording. Create one with `python -m nsm_core record`."
-        )
-    try:
-        manifest = json.loads(metadata[MANIFEST_KEY])
-    except json.JSONDecodeError as error:
-        raise RecordingError(f"{source}: the manifest is not valid JSON ({error}). {fix}") from None
-    _validate_manifest(manifest, source)
-
-    data_start = 8 + header_size
-    data_size = size - data_start
-    dims = manifest["dims"]
-    tensors: dict[str, Any] = {}
-    for name in manifest["fields"]:
-        entry = header.get(name)
-        if not isinstance(entry, dict):
-            raise RecordingError(f"{source}: the manifest lists field {name!r} but the file has no such tensor. {fix}")
-        expected_dtype = "U8" if FIELDS[name].kind == "mask" else FLOAT_DTYPES[manifest["dtype"]]
-        if entry.get("dtype") != expected_dtype:
-            raise RecordingError(
-                f"{source}: tensor {name!r} has dtype {entry.get('dtype')!r}, expected {expected_dtype!r}. {fix}"
-            )
-        shape = entry.get("shape")
-        expected_shape = field_shape(name, dims)
-        if not isinstance(shape, list) or tuple(shape) != expected_shape:
-            raise RecordingError(
-                f"{source}: tensor {name!r} has shape {shape}, but the manifest's dims give "
-                f"{describe_shape(FIELDS[name].axes, expected_shape)}. {fix}"
-            )
-        offsets = entry.get("data_offsets")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(isinstance(value, int) and not isinstance(value, bool) for value in offsets)
-        ):
-            raise RecordingError(f"{source}: tensor {name!r} has invalid data_offsets {offsets!r}. {fix}")
-        begin, end = offsets
-        dtype = SAFETENSORS_DTYPES[expected_dtype]
-        nbytes = int(np.prod(expected_shape, dtype=object)) * dtype.itemsize
-        if begin < 0 or end - begin != nbytes:
-            raise RecordingError(
-                f"{source}: tensor {name!r} spans bytes {begin}..{end} but its shape needs {nbytes} bytes. {fix}"
-            )
-        if end > data_size:
-            raise RecordingError(
-                f"{source} is cut off: tensor {name!r} needs bytes up to {end} of the data section, "
-                f"but only {data_size} are present ({size} bytes in all). {fix}"
-            )
-        tensors[name] = (dtype, expected_shape, data_start + begin)
-    return manifest, tensors
-
-
-def _validate_manifest(manifest: Any, source: str) -> None:
-    if not isinstance(manifest, dict):
-        raise RecordingError(f"{source}: the manifest is not a JSON object.")
-    if manifest.get("format") != FORMAT_NAME:
-        raise RecordingError(
-            f"{source}: manifest format is {manifest.get('format')!r}, expected {FORMAT_NAME!r}; "
-            "this is not an NSM recording."
-        )
-    version = manifest.get("schema_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-        raise RecordingError(
-            f"{source} uses recording schema version {version}, but this nsm_core reads versions up to "
-            f"{SCHEMA_VERSION}. Upgrade NSM Inspector to open it."
-        )
-    for key, expected_type in MANIFEST_TYPES.items():
-        if key not in manifest:
-            raise RecordingError(f"{source}: the manifest lacks the field {key!r}. Record the file again.")
-        value = manifest[key]
-        if not isinstance(value, expected_type) or isinstance(value, bool):
-            raise RecordingError(
-                f"{source}: manifest field {key!r} is {type(value).__name__} {_preview(value)}, "
-                f"expected {getattr(expected_type, '__name__', expected_type)}. Record the file again."
-            )
-    if version < 1:
-        raise RecordingError(f"{source}: schema_version={version} is invalid; versions start at 1.")
-    if manifest["dtype"] not in FLOAT_DTYPES:
-        raise RecordingError(f"{source}: dtype {manifest['dtype']!r} is not one of {sorted(FLOAT_DTYPES)}.")
-
-    fields = manifest["fields"]
-    for name in fields:
-        if name not in FIELDS:
-            raise RecordingError(f"{source}: unknown field {name!r}; known fields are {sorted(FIELDS)}.")
-    for name in REQUIRED_FIELDS:
-        if name not in fields:
-            raise RecordingError(f"{source}: the required field {name!r} is missing.")
-
-    dims = manifest["dims"]
-    needed_axes = {axis for name in fields for axis in FIELDS[name].axes}
-    for axis in sorted(needed_axes):
-        value = dims.get(axis)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise RecordingError(f"{source}: dims[{axis!r}] is {_preview(value)}, expected a non-negative integer.")
-    if dims["P"] < 1:
-        raise RecordingError(f"{source}: the recording has no steps (P=0).")
-
-    labels = manifest["token_labels"]
-    num_tokens = dims.get("T", 0)
-    if len(labels) != dims["P"] or any(
-        not isinstance(step, list) or len(step) != num_tokens or not all(isinstance(t, str) for t in step)
-        for step in labels
-    ):
-        raise RecordingError(
-            f"{source}: token_labels must be {dims['P']} lists of {num_tokens} strings (P × T)."
-        )
-    if len(manifest["step_labels"]) != dims["P"] or not all(isinstance(s, str) for s in manifest["step_labels"]):
-        raise RecordingError(f"{source}: step_labels must be {dims['P']} strings, one per step.")
-    if "gates" in fields and len(manifest["gate_names"]) != dims["G"]:
-        raise RecordingError(
-            f"{source}: gate_names has {len(manifest['gate_names'])} names but G={dims['G']}."
-        )
-
-
-def _preview(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

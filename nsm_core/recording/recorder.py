@@ -294,8 +294,8 @@ def record(
     """
     if num_steps < 1:
         raise ValueError(f"num_steps={num_steps} must be at least 1.")
-    if token_labels is not None and len(token_labels) != num_steps:
-        raise ValueError(f"token_labels has {len(token_labels)} steps but num_steps={num_steps}.")
+    if token_labels is not None:
+        _check_token_labels(token_labels, num_steps)
     step_labels = list(step_labels) if step_labels is not None else [f"step {p}" for p in range(num_steps)]
     if len(step_labels) != num_steps:
         raise ValueError(f"step_labels has {len(step_labels)} entries but num_steps={num_steps}.")
@@ -320,7 +320,7 @@ def record(
                 num_tokens = dims["T"]
                 labels = _padded_labels(token_labels, num_steps, num_tokens)
                 manifest = build_manifest(
-                    model_info=model_info or {"kind": type(model).__name__},
+                    model_info=_with_dtype(model_info or {"kind": type(model).__name__}, model),
                     token_labels=labels,
                     step_labels=step_labels,
                     gate_names=gate_names[: dims["G"]] if "gates" in arrays else gate_names,
@@ -331,6 +331,31 @@ def record(
             if progress is not None:
                 progress(step)
     return Path(path)
+
+
+def _check_token_labels(token_labels: Sequence[Sequence[str]], num_steps: int) -> None:
+    if len(token_labels) != num_steps:
+        raise ValueError(f"token_labels has {len(token_labels)} steps but num_steps={num_steps}.")
+    for step, labels in enumerate(token_labels):
+        if isinstance(labels, str):
+            raise TypeError(
+                f"token_labels[{step}] is the string {labels[:20]!r}, not a list; pass one list of "
+                "token strings per step, for example [list(text)]."
+            )
+        for index, label in enumerate(labels):
+            if not isinstance(label, str):
+                raise TypeError(
+                    f"token_labels[{step}][{index}] is {type(label).__name__} {label!r}, not a string; "
+                    "pass each token's text, for example tokenizer.decode([token_id])."
+                )
+
+
+def _with_dtype(model_info: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    """Add the dtype of the model's parameters, so that a reader can trace ±Inf to float16 overflow."""
+    parameter = next(model.parameters(), None)
+    if parameter is None or "dtype" in model_info:
+        return model_info
+    return {**model_info, "dtype": str(parameter.dtype).removeprefix("torch.")}
 
 
 def _assemble_step(

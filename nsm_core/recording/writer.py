@@ -4,7 +4,8 @@ The safetensors layout is fixed by the shapes, which are known before the first 
 header is written first and each step's slices go straight to their offsets. Memory stays at
 one step however long the recording. The file is written under a temporary name and renamed
 into place only after every step has been written and synced, so an interrupted recording
-never leaves a file under the requested name.
+never leaves a file under the requested name. Until then the header length stays 0, so a
+temporary file left behind by a killed process is rejected as unfinished even if renamed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nsm_core.recording.errors import RecordingError
+from nsm_core.recording.labels import legible_text
 from nsm_core.recording.schema import (
     FIELDS,
     FLOAT_DTYPES,
@@ -32,11 +34,13 @@ from nsm_core.recording.schema import (
     field_shape,
     step_shape,
 )
+from nsm_core.recording.validate import NON_EMPTY_AXES, validate_manifest
 
 logger = logging.getLogger(__name__)
 
 # safetensors asks for the data section to start on an 8-byte boundary.
 HEADER_ALIGNMENT = 8
+FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
 
 
 class RecordingWriter:
@@ -64,10 +68,11 @@ class RecordingWriter:
             raise ValueError(f"a recording needs the field(s) {missing}.")
         for name in fields:
             for axis in FIELDS[name].axes:
-                if not isinstance(dims.get(axis), int) or dims[axis] < 0:
+                if type(dims.get(axis)) is not int or dims[axis] < 0:
                     raise ValueError(f"dims[{axis!r}]={dims.get(axis)!r} must be a non-negative integer.")
-        if dims["P"] < 1:
-            raise ValueError(f"a recording needs at least one step, got P={dims['P']}.")
+        for axis in NON_EMPTY_AXES:
+            if dims[axis] < 1:
+                raise ValueError(f"a recording needs at least one of each of P, L, S and D, got {axis}={dims[axis]}.")
 
         self.path = Path(path)
         self.dims = dict(dims)
@@ -81,6 +86,7 @@ class RecordingWriter:
             "fields": self.fields,
             "dtype": dtype,
         }
+        self._manifest_json = self._checked_manifest_json()
         self._numpy_dtypes = {
             name: np.dtype(np.uint8) if FIELDS[name].kind == "mask" else np.dtype(dtype)
             for name in self.fields
@@ -89,6 +95,34 @@ class RecordingWriter:
         self._written_steps: set[int] = set()
         self._file = None
         self._temp_path: Path | None = None
+        self._header_length = 0
+        # Finite values that became ±Inf when stored as float16, per field.
+        self.float16_overflow: dict[str, int] = {}
+
+    def _checked_manifest_json(self) -> str:
+        """Return the manifest as JSON after checking it as the reader will; raise ValueError if it fails."""
+        for key in ("token_labels", "step_labels", "gate_names"):
+            if key not in self.manifest:
+                raise ValueError(f"the manifest lacks {key!r}; build it with recorder.build_manifest().")
+        self.manifest["step_labels"] = [_legible(label) for label in self.manifest["step_labels"]]
+        self.manifest["gate_names"] = [_legible(label) for label in self.manifest["gate_names"]]
+        self.manifest["token_labels"] = [
+            [_legible(label) for label in labels] if isinstance(labels, (list, tuple)) else labels
+            for labels in self.manifest["token_labels"]
+        ]
+        try:
+            text = json.dumps(self.manifest, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"the manifest of {self.path.name} cannot be stored as JSON ({error}); pass plain "
+                "strings, finite numbers, lists and dicts in model_info and extra."
+            ) from None
+        try:
+            validate_manifest(json.loads(text), f"the manifest of {self.path.name}",
+                              fix="Fix the arguments of RecordingWriter.")
+        except RecordingError as error:
+            raise ValueError(str(error)) from None
+        return text
 
     def __enter__(self) -> RecordingWriter:
         self.open()
@@ -107,7 +141,7 @@ class RecordingWriter:
 
     def open(self) -> None:
         """Create the temporary file and write the header."""
-        header: dict[str, Any] = {"__metadata__": {MANIFEST_KEY: json.dumps(self.manifest)}}
+        header: dict[str, Any] = {"__metadata__": {MANIFEST_KEY: self._manifest_json}}
         offset = 0
         for name in self.fields:
             shape = field_shape(name, self.dims)
@@ -128,7 +162,8 @@ class RecordingWriter:
         )
         self._temp_path = Path(temp_name)
         self._file = os.fdopen(descriptor, "w+b")
-        self._file.write(struct.pack("<Q", len(header_bytes)))
+        self._header_length = len(header_bytes)
+        self._file.write(struct.pack("<Q", 0))  # the real length is written by commit()
         self._file.write(header_bytes)
         self._file.flush()  # steps go straight to the descriptor, after the header
         # Reserve the data section; unwritten steps stay zero until commit() rejects them.
@@ -153,9 +188,23 @@ class RecordingWriter:
                     f"field {name!r} at step {step} has shape {array.shape}, expected "
                     f"{describe_shape(FIELDS[name].axes[1:], expected)}."
                 )
-            data = np.ascontiguousarray(array, dtype=self._numpy_dtypes[name])
+            with np.errstate(over="ignore"):  # float16 overflow is counted below, not warned per cast
+                data = np.ascontiguousarray(array, dtype=self._numpy_dtypes[name])
+            if data.dtype == np.float16:
+                self._count_float16_overflow(name, step, array, data)
             self._write_at(self._data_start + self._offsets[name] + step * data.nbytes, data)
         self._written_steps.add(step)
+
+    def _count_float16_overflow(self, name: str, step: int, array: np.ndarray, stored: np.ndarray) -> None:
+        overflowed = int(np.count_nonzero(np.isinf(stored) & np.isfinite(array)))
+        if overflowed:
+            if name not in self.float16_overflow:
+                logger.warning(
+                    "%s: %d value(s) of %r at step %d lie beyond the float16 range ±%g and are stored as "
+                    "±Inf; record with dtype='float32' to keep them", self.path.name, overflowed, name, step,
+                    FLOAT16_MAX,
+                )
+            self.float16_overflow[name] = self.float16_overflow.get(name, 0) + overflowed
 
     def _write_at(self, offset: int, data: np.ndarray) -> None:
         """Write the bytes of the C-contiguous array `data` at `offset`, without copying them first."""
@@ -174,7 +223,10 @@ class RecordingWriter:
             view, offset = view[written:], offset + written
 
     def commit(self) -> Path:
-        """Sync the temporary file and rename it to `path`; raise if a step is missing."""
+        """Write the header length, sync and rename the file to `path`; raise if a step is missing.
+
+        If anything fails, the temporary file is deleted and `path` is left as it was.
+        """
         if self._file is None or self._temp_path is None:
             raise RuntimeError("commit() called before open().")
         missing = sorted(set(range(self.dims["P"])) - self._written_steps)
@@ -184,12 +236,23 @@ class RecordingWriter:
                 f"{len(missing)} of {self.dims['P']} steps were never written (first: {missing[0]}); "
                 f"{self.path} was not created."
             )
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
-        os.replace(self._temp_path, self.path)
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())  # all data is on disk before the header says it is complete
+            self._file.seek(0)
+            self._file.write(struct.pack("<Q", self._header_length))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+            os.replace(self._temp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
         self._temp_path = None
+        _sync_folder(self.path.parent)
+        if self.float16_overflow:
+            logger.warning("%s: values stored as ±Inf after float16 overflow: %s", self.path.name, self.float16_overflow)
         logger.info("wrote %s (%d steps)", self.path, self.dims["P"])
         return self.path
 
@@ -201,3 +264,23 @@ class RecordingWriter:
         if self._temp_path is not None:
             self._temp_path.unlink(missing_ok=True)
             self._temp_path = None
+
+
+def _legible(label: Any) -> Any:
+    return legible_text(label) if isinstance(label, str) else label
+
+
+def _sync_folder(folder: Path) -> None:
+    """Sync the folder entry of a renamed file, so that the rename survives a power loss (POSIX only)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        logger.debug("could not sync folder %s: %s", folder, error)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,1 @@
+"""Numerical analyses of recordings (pure numpy): comparisons and summaries."""
