@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -274,6 +275,35 @@ def test_commit_failure_removes_temporary_file(tmp_path):
             writer.write_step(0, {"initial_states": np.ones((1, 1)), "states": np.ones((1, 1, 1))})
     assert [path.name for path in tmp_path.iterdir()] == ["x.nsm"]
     assert (tmp_path / "x.nsm").is_dir()
+
+
+def _interrupt_after_creating(interruption):
+    """Return an os.fdopen stand-in that raises as a signal handler would, right after the file exists."""
+
+    def interrupted_fdopen(descriptor, mode):
+        os.close(descriptor)
+        raise interruption()
+
+    return interrupted_fdopen
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit])
+def test_interruption_while_opening_leaves_nothing(tmp_path, monkeypatch, interruption):
+    monkeypatch.setattr("nsm_core.recording.writer.os.fdopen", _interrupt_after_creating(interruption))
+    writer = RecordingWriter(tmp_path / "x.nsm", DIMS, ["initial_states", "states"], MANIFEST)
+
+    with pytest.raises(interruption):
+        writer.open()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interruption_while_record_opens_leaves_nothing(small_model, tmp_path, monkeypatch):
+    monkeypatch.setattr("nsm_core.recording.writer.os.fdopen", _interrupt_after_creating(KeyboardInterrupt))
+
+    with pytest.raises(KeyboardInterrupt):
+        _record_text(small_model, tmp_path / "x.nsm", steps=2)
+    assert list(tmp_path.iterdir()) == []
+    assert _hook_count(small_model) == 0
 
 
 # Signals during a long `record` ---------------------------------------------------------------------

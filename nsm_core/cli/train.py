@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     save_checkpoint(result.model, out, info=result.info(task))
     print(
         f"{task.name}: test accuracy {100 * result.accuracy:.2f}% on {task.split_size('test')} "
-        f"test sequences after {result.steps} steps in {result.seconds:.1f} s; wrote {out}"
+        f"test sequences after {result.steps} steps in {result.seconds:.1f} s "
+        f"({result.cpu_seconds:.1f} s of CPU time); wrote {out}"
     )
     if probe is not None:
         record_training(task, result.snapshots, probe, args.record_training, config=result.model.config)

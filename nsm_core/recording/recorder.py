@@ -326,7 +326,10 @@ def record(
                     gate_names=gate_names[: dims["G"]] if "gates" in arrays else gate_names,
                     extra=extra,
                 )
-                writer = stack.enter_context(RecordingWriter(path, dims, list(arrays), manifest, dtype))
+                writer = RecordingWriter(path, dims, list(arrays), manifest, dtype)
+                # Register the cleanup before open(), so that no signal can come between the two.
+                stack.push(writer)
+                writer.open()
             writer.write_step(step, arrays)
             if progress is not None:
                 progress(step)

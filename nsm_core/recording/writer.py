@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import struct
-import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 # safetensors asks for the data section to start on an 8-byte boundary.
 HEADER_ALIGNMENT = 8
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
+# A random name of 8 hex digits matches a given leftover file with probability 16^-8.
+TEMPORARY_NAME_ATTEMPTS = 100
+TEMPORARY_FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows only
 
 
 class RecordingWriter:
@@ -157,18 +160,36 @@ class RecordingWriter:
         self._data_start = 8 + len(header_bytes)
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temp_name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        self._temp_path = Path(temp_name)
-        self._file = os.fdopen(descriptor, "w+b")
-        self._header_length = len(header_bytes)
-        self._file.write(struct.pack("<Q", 0))  # the real length is written by commit()
-        self._file.write(header_bytes)
-        self._file.flush()  # steps go straight to the descriptor, after the header
-        # Reserve the data section; unwritten steps stay zero until commit() rejects them.
-        self._file.truncate(self._data_start + self._data_size)
+        try:
+            self._file = self._create_temporary_file()
+            self._header_length = len(header_bytes)
+            self._file.write(struct.pack("<Q", 0))  # the real length is written by commit()
+            self._file.write(header_bytes)
+            self._file.flush()  # steps go straight to the descriptor, after the header
+            # Reserve the data section; unwritten steps stay zero until commit() rejects them.
+            self._file.truncate(self._data_start + self._data_size)
+        except BaseException:  # also SystemExit from a signal handler
+            self.abort()
+            raise
         logger.debug("writing %s (%d data bytes) via %s", self.path, self._data_size, self._temp_path)
+
+    def _create_temporary_file(self) -> BinaryIO:
+        """Create `.NAME.XXXXXXXX.tmp` beside `path`, naming it in _temp_path before it exists.
+
+        Unlike tempfile.mkstemp, which returns the name only after creating the file, this
+        leaves no moment in which a signal could strand a file that abort() cannot find.
+        """
+        for _ in range(TEMPORARY_NAME_ATTEMPTS):
+            self._temp_path = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.tmp"
+            try:
+                descriptor = os.open(self._temp_path, TEMPORARY_FILE_FLAGS, 0o600)
+            except FileExistsError:
+                continue
+            return os.fdopen(descriptor, "w+b")
+        raise FileExistsError(
+            f"failed to create a temporary file beside {self.path} in {TEMPORARY_NAME_ATTEMPTS} attempts; "
+            f"delete leftover .{self.path.name}.*.tmp files there."
+        )
 
     def write_step(self, step: int, arrays: dict[str, np.ndarray]) -> None:
         """Write step `step` of every field; arrays[name] has the field's shape without P."""

@@ -14,10 +14,13 @@ from nsm_core.tasks.digits import DigitsTask
 from nsm_core.tasks.recall import RecallTask
 
 # Name -> factory taking the task's parameters. The recall variants differ in their defaults.
+# recall_hard draws its 16 pairs from 32 keys: with 16 keys every sequence would hold every
+# key, and a fixed map of two keys per state would solve it without any sharing to learn.
 TASKS: dict[str, Callable[..., Task]] = {
     "digits": DigitsTask,
     "recall": lambda **params: RecallTask(**{"num_pairs": 8, **params, "name": "recall"}),
-    "recall_hard": lambda **params: RecallTask(**{"num_pairs": 16, **params, "name": "recall_hard"}),
+    "recall_hard": lambda **params: RecallTask(**{"num_pairs": 16, "num_keys": 32, **params,
+                                                  "name": "recall_hard"}),
     "recall_split": lambda **params: RecallTask(**{"num_pairs": 8, "layout": "split", **params,
                                                    "name": "recall_split"}),
 }
