@@ -27,6 +27,7 @@ from nsm_core.bench.common import (
 )
 from nsm_core.bench.frame_read import write_synthetic_recording
 from nsm_core.bench.memory import run_child
+from nsm_core.bench.payload import PAGES, REDUCTION_WORDS, page_figures
 from nsm_core.cli.bench import busy_warning
 from nsm_core.cli.main import main
 from nsm_core.modules import NSMModel
@@ -44,6 +45,9 @@ TINY = BenchSizes(
     frame_reads=3,
     memory_size=TINY_SIZE,
     memory_steps={"short": 1, "long": 3},
+    dashboard_size=ModelSize(layers=2, states=3, dim=4, tokens=5, heads=2),
+    dashboard_steps=1,
+    dashboard_moves=2,
 )
 ENGINE_MEASUREMENTS = ["recording_overhead", "frame_read", "memory"]
 DiskUsage = namedtuple("DiskUsage", "total used free")
@@ -99,7 +103,7 @@ def test_cli_json_names_six_measurements(tiny_sizes, tmp_path, capsys):
     assert len(report) == 6
     for name, measurement in report.items():
         assert {"ratio", "goal", "met", "cases", "settings", "note"} <= set(measurement), name
-    for name in ENGINE_MEASUREMENTS:
+    for name in runner.MEASUREMENTS:
         assert isinstance(report[name]["ratio"], float), name
         for case in report[name]["cases"].values():
             assert {"ratio", "goal", "met", "figures"} == set(case), name
@@ -250,3 +254,35 @@ def test_busy_machine_is_flagged():
     assert busy_warning({"load_average_1min": 7.5, "logical_cpus": 2}).startswith("the load average is 7.5 on 2")
     assert busy_warning({"load_average_1min": 1.5, "logical_cpus": 2}) is None
     assert busy_warning({"load_average_1min": None, "logical_cpus": 2}) is None
+
+
+def test_dashboard_measurements_report_ratios(tmp_path):
+    results = runner.run_benchmarks(TINY, threads=1, only=["dashboard_rerun", "live_rerun"], scratch_parent=tmp_path)
+
+    rerun = results["dashboard_rerun"]
+    assert set(rerun.cases) == {"default", "large"}
+    assert rerun.cases["default"].goal == 2.0
+    assert rerun.cases["large"].goal == 3.0
+    assert rerun.cases["large"].figures["layers"] == 2
+    assert rerun.cases["default"].ratio > 0
+    live = results["live_rerun"].cases["default"]
+    assert live.figures["rerun_seconds"] > 0
+    assert live.ratio == pytest.approx(live.figures["rerun_seconds"] / 0.5, rel=0.01)
+
+
+def test_large_views_stay_under_payload_cap(tmp_path):
+    from app.figures.style import MAX_FIGURE_BYTES, MAX_FIGURE_CELLS
+
+    # 256 states × 256 dims and 200 tokens × 256 states both exceed the cell limit.
+    size = ModelSize(layers=2, states=256, dim=256, tokens=200, heads=2)
+    assert size.states * size.dim > MAX_FIGURE_CELLS
+    assert size.tokens * size.states > MAX_FIGURE_CELLS
+    write_synthetic_recording(tmp_path / "large.nsm", size, num_steps=1)
+
+    figures = page_figures(tmp_path)
+
+    assert {page for page, _ in figures} == set(PAGES)
+    for (page, key), entry in figures.items():
+        assert len(entry["spec"]) <= MAX_FIGURE_BYTES, f"{page} {key}: {len(entry['spec'])} bytes"
+    for page, key in [("views/states.py", "states_heatmap"), ("views/routing.py", "routing_heatmap")]:
+        assert REDUCTION_WORDS in figures[page, key]["notes"], f"{page} {key} does not state its reduction"

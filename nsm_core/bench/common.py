@@ -65,6 +65,9 @@ class BenchSizes:
     frame_reads: int
     memory_size: ModelSize
     memory_steps: dict[str, int]  # "short"/"long" -> P steps
+    dashboard_size: ModelSize  # the large synthetic recording of the dashboard measurements
+    dashboard_steps: int
+    dashboard_moves: int  # timed slider moves per dashboard case
     warmups: int = 1
 
 

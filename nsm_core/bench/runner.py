@@ -14,10 +14,14 @@ import numpy as np
 import psutil
 import torch
 
+from nsm_core.bench.apptest import dashboard_available
 from nsm_core.bench.common import BenchSizes, ModelSize, Result
+from nsm_core.bench.dashboard_rerun import measure_dashboard_rerun
 from nsm_core.bench.frame_read import measure_frame_read
+from nsm_core.bench.live_rerun import measure_live_rerun
 from nsm_core.bench.memory import measure_memory
 from nsm_core.bench.overhead import measure_overhead
+from nsm_core.bench.payload import measure_payload
 from nsm_core.config import NSMConfig
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,9 @@ FULL = BenchSizes(
     frame_reads=300,
     memory_size=MEMORY_SIZE,
     memory_steps={"short": 10, "long": 1000},
+    dashboard_size=LARGE_SIZE,
+    dashboard_steps=2,
+    dashboard_moves=10,
 )
 QUICK = BenchSizes(
     name="quick",
@@ -54,14 +61,17 @@ QUICK = BenchSizes(
     frame_reads=200,
     memory_size=MEMORY_SIZE,
     memory_steps={"short": 10, "long": 100},
+    dashboard_size=ModelSize(layers=8, states=64, dim=64, tokens=128, heads=4),
+    dashboard_steps=2,
+    dashboard_moves=5,
 )
 
 MEASUREMENTS = ("recording_overhead", "frame_read", "dashboard_rerun", "live_rerun", "memory", "payload")
 DASHBOARD_MEASUREMENTS = {
     "dashboard_rerun": ("Dashboard rerun",
                         "dashboard rerun after moving the layer slider ÷ a bare script drawing the same heatmap"),
-    "live_rerun": ("Live re-run", "seconds to re-run the model after a parameter slider moves"),
-    "payload": ("Payload", "bytes sent to the browser for the largest view ÷ the cap"),
+    "live_rerun": ("Live re-run", "seconds to re-run the live model after a parameter slider moves ÷ 0.5 s"),
+    "payload": ("Payload", "bytes of the largest figure sent to the browser ÷ the per-figure cap"),
 }
 
 
@@ -110,9 +120,15 @@ def _measure(name: str, sizes: BenchSizes, threads: int, scratch_parent: Path | 
         return measure_frame_read(sizes, scratch_parent)
     if name == "memory":
         return measure_memory(sizes, threads, scratch_parent)
-    title, compares = DASHBOARD_MEASUREMENTS[name]
-    return Result(title=title, compares=compares,
-                  note="not measured: this checkout has no dashboard (app/streamlit_app.py)")
+    if not dashboard_available():
+        title, compares = DASHBOARD_MEASUREMENTS[name]
+        return Result(title=title, compares=compares,
+                      note="not measured: this checkout has no dashboard (app/streamlit_app.py)")
+    if name == "dashboard_rerun":
+        return measure_dashboard_rerun(sizes, scratch_parent)
+    if name == "live_rerun":
+        return measure_live_rerun(sizes)
+    return measure_payload(sizes, scratch_parent)
 
 
 def describe_machine() -> dict[str, Any]:
