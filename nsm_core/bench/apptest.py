@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# The first run of the dashboard imports torch and plotly and, on a large recording, scans
-# every frame for the summary; later runs are far quicker.
+# The first run of the dashboard imports torch and plotly, and on a large recording it scans
+# every frame for the summary. Later runs are far quicker.
 APPTEST_TIMEOUT_SECONDS = 600
 
 

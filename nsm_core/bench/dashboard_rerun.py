@@ -1,9 +1,9 @@
 """Dashboard rerun: moving the layer slider in the dashboard against a bare Streamlit script.
 
 The bare script has one layer slider and draws the dashboard's own states heatmap of that
-layer, taken from the dashboard's output and parsed beforehand, so the ratio is what the
-dashboard adds to the cheapest possible page (its reads, derived frames, other charts and
-controls). Both apps run in this process under AppTest, timed in alternating rounds.
+layer, taken from the dashboard's output and parsed beforehand. The ratio is thus what the
+dashboard adds to the cheapest possible page: its reads, derived frames, other charts and
+controls. Both apps run in this process under AppTest, timed in alternating rounds.
 """
 
 from __future__ import annotations
