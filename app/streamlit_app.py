@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import controls, sources, state
+from app.text import markdown_literal
 
 VIEWS = Path(__file__).parent / "views"
 
@@ -38,7 +39,7 @@ with st.sidebar:
     loaded = controls.source_picker(folder)
     if loaded is not None:
         st.caption(
-            f"**{loaded.name}**: {loaded.recording.num_steps} steps × {loaded.recording.num_layers} layers, "
+            f"**{markdown_literal(loaded.name)}**: {loaded.recording.num_steps} steps × {loaded.recording.num_layers} layers, "
             f"{loaded.recording.num_states} states × {loaded.recording.state_dim} dims"
         )
         st.divider()
