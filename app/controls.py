@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import sources, state, task_picker
+from app.text import markdown_literal, quoted_label
 from app.sources import LiveSettings, LoadedRecording, SourceError
 from nsm_core.config import GATE_TYPES, ConfigError
 from nsm_core.recording import FILE_SUFFIX, Recording, RecordingError
@@ -61,7 +62,14 @@ def _upload_picker() -> LoadedRecording | None:
         f"Recording file ({FILE_SUFFIX}, up to {limit} MB)", type=[FILE_SUFFIX.lstrip(".")], key=state.UPLOAD
     )
     if uploaded is None:
-        st.info(f"Upload a {FILE_SUFFIX} recording, made with `python -m nsm_core record`.")
+        # A file over the limit never reaches the server: the uploader marks it red and keeps
+        # its reason in a tooltip, so the limit and the way around it are spelled out here.
+        st.info(
+            f"Upload a {FILE_SUFFIX} recording, made with `python -m nsm_core record`. Files over "
+            f"{limit} MB are rejected before they are sent (marked red in the uploader): put a larger "
+            f"file in the server's recordings folder ({sources.RECORDINGS_DIR_FLAG} DIR) and choose "
+            "Server folder, or record fewer steps or with --dtype float16."
+        )
         return None
     # Check the size before reading the bytes. Streamlit has received them already, but
     # hashing and parsing an oversized file would still cost time.
@@ -152,14 +160,15 @@ def live_settings() -> LiveSettings:
 
 def playback_controls(recording: Recording) -> state.Playback:
     """Draw the frame sliders and display choices; moving them never re-runs a model."""
-    step = _index_slider("Step", state.STEP, recording.num_steps, recording.step_labels)
+    step_names = [markdown_literal(label) for label in recording.step_labels]
+    step = _index_slider("Step", state.STEP, recording.num_steps, step_names)
     layer = _index_slider(
         "Layer (0 = initial states)", state.LAYER, recording.num_layers + 1, None
     )
     labels = recording.token_labels(step)
     token = None
     if labels:
-        token = _index_slider("Token", state.TOKEN, len(labels), [repr(label) for label in labels])
+        token = _index_slider("Token", state.TOKEN, len(labels), [quoted_label(label) for label in labels])
 
     head = None
     if recording.num_heads > 1:
@@ -183,7 +192,10 @@ def playback_controls(recording: Recording) -> state.Playback:
 
 
 def _index_slider(label: str, key: str, count: int, names: list[str] | None) -> int:
-    """Draw a slider over range(count), or a caption when there is a single value."""
+    """Draw a slider over range(count), or a caption when there is a single value.
+
+    `names` are Markdown, one per value, shown below the slider.
+    """
     if count <= 1:
         st.session_state[key] = 0
         st.caption(f"{label}: 0 (the only one)")

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from nsm_core.analysis import summarize_recording
-from nsm_core.recording import Recording
+from nsm_core.recording import Recording, stats
 
 # Derived frames cached per session and recording; enough for a few recordings' worth of slider moves.
 MAX_CACHED_FRAMES = 512
@@ -130,3 +130,9 @@ def frame_field(_recording: Recording, key: str, name: str, step: int, layer: in
 def summary_csv(_recording: Recording, key: str) -> str:
     """Return summary_table() as CSV text, for the download button."""
     return summary_table(_recording, key).to_csv(index=False)
+
+
+@st.cache_data(max_entries=8, show_spinner="Counting NaN and ±Inf values…")
+def non_finite_warnings(_recording: Recording, key: str) -> list[str]:
+    """Return one warning per field with NaN or ±Inf values, with their counts (padding left out)."""
+    return stats.non_finite_warnings(_recording, stats.recording_stats(_recording))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app.sources import DEFAULT_RECORDING, LoadedRecording
+from app.text import markdown_literal
 from nsm_core.recording import Recording
 
 # Sources.
@@ -113,14 +114,14 @@ class ViewContext:
         return self.loaded.key
 
     def frame_title(self) -> str:
-        """Name the chosen frame, such as "step 1 (tokens 11–21), layer 2"."""
+        """Name the chosen frame, such as "step 1 (tokens 11–21), layer 2", as Markdown."""
         playback = self.playback
         layer = self.layer_title()
         if self.recording.num_steps == 1:
             return layer
         step = f"step {playback.step}"
         label = self.recording.step_labels[playback.step]
-        return f"{step}, {layer}" if label == step else f"{step} ({label}), {layer}"
+        return f"{step}, {layer}" if label == step else f"{step} ({markdown_literal(label)}), {layer}"
 
     def layer_title(self) -> str:
         """Name the chosen layer, such as "layer 2" or "initial states"."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import controls, sources, state
+from app.text import markdown_literal
 
 VIEWS = Path(__file__).parent / "views"
 
@@ -37,7 +38,7 @@ with st.sidebar:
         st.warning(f"Ignored unknown arguments {unknown_args}; the dashboard takes {sources.RECORDINGS_DIR_FLAG} DIR.")
     loaded = controls.source_picker(folder)
     if loaded is not None:
-        st.caption(f"**{loaded.name}**: {state.describe_shape(loaded.recording)}")
+        st.caption(f"**{markdown_literal(loaded.name)}**: {state.describe_shape(loaded.recording)}")
         st.divider()
         playback = controls.playback_controls(loaded.recording)
         st.session_state[state.VIEW_CONTEXT] = state.ViewContext(loaded, playback)

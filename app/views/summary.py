@@ -27,6 +27,9 @@ table = frames.summary_table(recording, key)
 counts = {name: int(table["flags"].str.contains(name, regex=False).sum()) for name in FLAG_NAMES}
 for column, name in zip(st.columns(len(FLAG_NAMES)), FLAG_NAMES):
     column.metric(f"{name} (state × frame)", counts[name])
+# The non-finite flag counts states only; NaN and ±Inf in routing and other fields are counted here.
+for warning in frames.non_finite_warnings(recording, key):
+    st.warning(warning, icon=":material/warning:")
 
 flag = st.segmented_control("Timeline shows", [state.ALL_FLAGS, *FLAG_NAMES], key=state.TIMELINE_FLAG, required=True)
 timeline = charts.playback_timeline(
