@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import base64
 import json
 import sys
@@ -62,7 +64,8 @@ def states_shown(app: AppTest) -> np.ndarray:
 
 
 def sidebar_caption(app: AppTest) -> str:
-    return " ".join(caption.value for caption in app.sidebar.caption)
+    """Return the sidebar captions as shown, with Markdown escapes such as "\\." removed."""
+    return re.sub(r"\\(.)", r"\1", " ".join(caption.value for caption in app.sidebar.caption))
 
 
 def assert_no_failure(app: AppTest) -> None:
