@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from itertools import cycle
+from itertools import count
 
 from nsm_core.bench.apptest import check_no_failure, dashboard_argv, start_dashboard
 from nsm_core.bench.common import BenchSizes, Case, Result, median
@@ -17,9 +17,11 @@ from nsm_core.bench.common import BenchSizes, Case, Result, median
 logger = logging.getLogger(__name__)
 
 TARGET_SECONDS = 0.5
-# Routing temperatures the slider moves through; every move is a change, so every rerun records.
-TEMPERATURES = (0.5, 1.5, 1.0, 2.0)
 TEMPERATURE_KEY = "live_temperature"
+# The slider's step. Every move goes to a temperature not used before, because the dashboard
+# caches live recordings per settings and a repeated value would measure a cache hit.
+TEMPERATURE_STEP = 0.05
+FIRST_TEMPERATURE = 0.1
 
 
 def measure_live_rerun(sizes: BenchSizes) -> Result:
@@ -29,7 +31,7 @@ def measure_live_rerun(sizes: BenchSizes) -> Result:
         app_test = start_dashboard()
         app_test.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_LIVE).run()
         check_no_failure(app_test)
-        temperatures = cycle(TEMPERATURES)
+        temperatures = (round(FIRST_TEMPERATURE + index * TEMPERATURE_STEP, 2) for index in count())
         for _ in range(sizes.warmups):
             app_test.slider(key=TEMPERATURE_KEY).set_value(next(temperatures)).run()
 
