@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import frames
-from app.figures.states import states_animation
+from app.figures.states import states_animation, states_heatmap
 from app.figures.summary import timeline_figure
 from app.figures.trajectories import projection_paths, trajectory_over_layers, trajectory_over_steps
 from nsm_core.recording import Recording
@@ -31,8 +31,10 @@ def layer_animation(_recording: Recording, key: str, steps: tuple[int, ...], fix
     states, importance, active, labels = frames.animation_frames(_recording, key, steps)
     if len(steps) > 1:
         title = "States through the layers and steps"
-    else:
+    elif _recording.num_steps > 1:
         title = f"States through the layers of step {steps[0]}"
+    else:
+        title = "States through the layers"
     return states_animation(
         states,
         zrange=frames.states_range(_recording, key) if fixed_scale else None,
@@ -40,6 +42,28 @@ def layer_animation(_recording: Recording, key: str, steps: tuple[int, ...], fix
         active_by_layer=active,
         layer_labels=labels,
         title=title,
+    )
+
+
+@st.cache_resource(max_entries=MAX_CACHED_FIGURES, show_spinner=False)
+def frame_states(
+    _recording: Recording, key: str, step: int, layer: int, fixed_scale: bool, difference: bool, title: str
+) -> go.Figure:
+    """Draw the states [S, D] of frame (step, layer), or with `difference` their change from layer − 1.
+
+    Building the heatmap took most of a layer-slider rerun (0.3 of 0.4 s on the digits
+    recording, measured on a busy 2-core machine), so moving back to a layer reuses the figure.
+    """
+    by_layer = frames.states_by_layer(_recording, key, step)  # [L+1, S, D]
+    importance = frames.per_state_by_layer(_recording, key, step, "importance")  # [L+1, S]
+    active = frames.per_state_by_layer(_recording, key, step, "active")  # [L+1, S]
+    return states_heatmap(
+        by_layer[layer],
+        importance=None if importance is None else importance[layer],
+        active=None if active is None else active[layer],
+        zrange=frames.states_range(_recording, key, difference) if fixed_scale else None,
+        title=title,
+        diff_from=by_layer[layer - 1] if difference else None,
     )
 
 

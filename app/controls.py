@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import sources, state
+from app import sources, state, task_picker
 from app.text import markdown_literal, quoted_label
 from app.sources import LiveSettings, LoadedRecording, SourceError
 from nsm_core.config import GATE_TYPES, ConfigError
@@ -52,7 +52,8 @@ def _bundled_picker() -> LoadedRecording:
     name = st.selectbox(
         "Example", names, key=state.BUNDLED_NAME, format_func=sources.BUNDLED_RECORDINGS.get
     )
-    return sources.load_bundled(name)
+    # A trained task model can also be run on another test sample or a typed sequence.
+    return task_picker.task_sample_picker(sources.load_bundled(name))
 
 
 def _upload_picker() -> LoadedRecording | None:

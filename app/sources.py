@@ -40,7 +40,7 @@ BUNDLED_RECORDINGS = {
     "recall.nsm": "Recall: 8 pairs",
     "recall_hard.nsm": "Recall: 16 pairs, 8 states",
     "recall_split_failing.nsm": "Recall split: fails to bind",
-    "default.nsm": "Untrained: the cat sat…",
+    "untrained.nsm": "Untrained: the cat sat…",
     "tutorial.nsm": "Teaching example, 5 × 10",
 }
 # The recording the dashboard opens with no choice by the user; switch it here.

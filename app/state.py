@@ -133,6 +133,18 @@ class ViewContext:
         return f"head {self.playback.head}"
 
 
+def describe_shape(recording: Recording) -> str:
+    """Describe a recording's size, such as "2 steps × 2 layers, 8 states × 64 dims"."""
+
+    def count(number: int, noun: str) -> str:
+        return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+    return (
+        f"{count(recording.num_steps, 'step')} × {count(recording.num_layers, 'layer')}, "
+        f"{count(recording.num_states, 'state')} × {count(recording.state_dim, 'dim')}"
+    )
+
+
 def view_context() -> ViewContext:
     """Return what the entry script chose this run; stop the page if there is nothing to show."""
     context = st.session_state.get(VIEW_CONTEXT)

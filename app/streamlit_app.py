@@ -38,10 +38,7 @@ with st.sidebar:
         st.warning(f"Ignored unknown arguments {unknown_args}; the dashboard takes {sources.RECORDINGS_DIR_FLAG} DIR.")
     loaded = controls.source_picker(folder)
     if loaded is not None:
-        st.caption(
-            f"**{markdown_literal(loaded.name)}**: {loaded.recording.num_steps} steps × {loaded.recording.num_layers} layers, "
-            f"{loaded.recording.num_states} states × {loaded.recording.state_dim} dims"
-        )
+        st.caption(f"**{markdown_literal(loaded.name)}**: {state.describe_shape(loaded.recording)}")
         st.divider()
         playback = controls.playback_controls(loaded.recording)
         st.session_state[state.VIEW_CONTEXT] = state.ViewContext(loaded, playback)

@@ -30,13 +30,22 @@ def answer_at_step(extra: dict[str, Any], step: int) -> dict[str, Any]:
     return extra
 
 
+def describe_correct(correct: Any) -> str:
+    """Describe a sequence task's verdict (a bool) or a token task's verdicts (one bool per query)."""
+    if isinstance(correct, bool):
+        return "answer correct" if correct else "answer wrong"
+    if isinstance(correct, list) and correct and all(isinstance(item, bool) for item in correct):
+        return f"{sum(correct)} of {len(correct)} answers correct"
+    return ""
+
+
 def show_task_input(context: ViewContext) -> None:
     """Draw the task's input, with the chosen token highlighted, and the prediction at the chosen step."""
     extra = context.recording.extra
     answer = answer_at_step(extra, context.playback.step)
     task = extra.get("task", "task")
-    verdict = {True: "correct", False: "wrong"}.get(answer.get("correct"), "")
-    st.subheader(f"Task input: {task}" + (f", answer {verdict}" if verdict else ""))
+    verdict = describe_correct(answer.get("correct"))
+    st.subheader(f"Task input: {task}" + (f", {verdict}" if verdict else ""))
 
     left, right = st.columns(2)
     try:

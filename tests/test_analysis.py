@@ -183,6 +183,26 @@ def test_pca_project_sign_is_stable():
     np.testing.assert_allclose(first[::-1], second, atol=1e-9)
 
 
+@pytest.mark.parametrize("shape", [(40, 6), (6, 40)])  # more points than dims, and fewer
+def test_pca_project_matches_svd(shape):
+    points = np.random.default_rng(4).standard_normal(shape)
+    projected, ratio = pca_project(points, 3)
+    centred = points - points.mean(axis=0)
+    left, singular, _ = np.linalg.svd(centred, full_matrices=False)
+    # Equal up to each axis's sign, which pca_project fixes by its own rule; tolerance 1e-9.
+    np.testing.assert_allclose(np.abs(projected), np.abs(left[:, :3] * singular[:3]), atol=1e-9)
+    np.testing.assert_allclose(ratio, singular[:3] ** 2 / np.sum(singular**2), atol=1e-12)
+
+
+def test_pca_project_component_without_variance():
+    # Three points span a plane, so the third axis carries no variance.
+    points = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0]])
+    projected, ratio = pca_project(points, 3)
+    assert ratio[2] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(projected[:, 2], 0.0, atol=1e-12)
+    assert ratio.sum() == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize(
     ("points", "components", "message"),
     [

@@ -16,6 +16,9 @@ from nsm_core.recording import Recording, RecordingWriter
 
 ENTRY = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
 TIMEOUT_S = 120  # the first run imports torch and plotly
+# 2 steps of 11 tokens ("the cat sat" and " on the mat"), 2 layers, 4 heads: every playback
+# slider has a range to move over.
+PLAYBACK_RECORDING = "untrained.nsm"
 
 
 @pytest.fixture
@@ -23,12 +26,13 @@ def app(monkeypatch) -> AppTest:
     """The dashboard as `streamlit run app/streamlit_app.py` starts it, run once."""
     monkeypatch.setattr(sys, "argv", [str(ENTRY)])
     monkeypatch.delenv(sources.RECORDINGS_DIR_ENV, raising=False)
-    return AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT_S).run()
+    app = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT_S).run()
+    return app.selectbox(key=state.BUNDLED_NAME).set_value(PLAYBACK_RECORDING).run()
 
 
 @pytest.fixture
 def recording() -> Recording:
-    return Recording.open(sources.BUNDLED_DIR / sources.DEFAULT_RECORDING)
+    return Recording.open(sources.BUNDLED_DIR / PLAYBACK_RECORDING)
 
 
 def decode(value) -> np.ndarray:

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import sources
+from app import sources, state
 from app.sources import LiveSettings, SourceError
 from nsm_core.config import ConfigError
 from nsm_core.recording import Recording, RecordingError
 
 DEFAULT_PATH = sources.BUNDLED_DIR / sources.DEFAULT_RECORDING
+UNTRAINED_PATH = sources.BUNDLED_DIR / "untrained.nsm"  # its first half ends inside the data
 
 
 @pytest.fixture
@@ -34,7 +35,14 @@ def test_bundled_default_opens():
 
     assert loaded.name == sources.DEFAULT_RECORDING
     assert loaded.key == f"bundled:{sources.DEFAULT_RECORDING}"
-    assert loaded.recording.num_steps == 2
+    assert loaded.recording.num_layers >= 1
+
+
+def test_bundled_files_match_the_list():
+    on_disk = sorted(path.name for path in sources.BUNDLED_DIR.glob("*.nsm"))
+
+    assert sorted(sources.BUNDLED_RECORDINGS) == on_disk
+    assert sources.DEFAULT_RECORDING in sources.BUNDLED_RECORDINGS
 
 
 def test_every_bundled_recording_opens():
@@ -191,7 +199,7 @@ def test_upload_parsed_once_per_content():
 
 
 def test_upload_damaged_file_raises_recording_error():
-    data = DEFAULT_PATH.read_bytes()
+    data = UNTRAINED_PATH.read_bytes()
 
     with pytest.raises(RecordingError, match="cut off"):
         sources.load_upload("cut.nsm", data[: len(data) // 2])
@@ -236,3 +244,9 @@ def test_live_runs_differ_by_seed():
 def test_live_settings_rejected(changes, error, fragment):
     with pytest.raises(error, match=fragment):
         sources.load_live(LiveSettings(**changes))
+
+
+def test_shape_description_counts_singular():
+    tutorial = sources.load_bundled("tutorial.nsm").recording
+
+    assert state.describe_shape(tutorial) == "1 step × 4 layers, 5 states × 10 dims"

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import sources, state
-from app.task_input import answer_at_step
+from app.task_input import answer_at_step, describe_correct
 from nsm_core.recording import RecordingWriter
 
 ENTRY = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
@@ -106,3 +106,18 @@ def test_answer_at_step_prefers_checkpoint():
     assert answer_at_step(extra, 1) == {"label": 3}
     assert answer_at_step(extra, 5) is extra
     assert answer_at_step({"label": 1}, 0) == {"label": 1}
+
+
+@pytest.mark.parametrize(
+    ("correct", "text"),
+    [
+        (True, "answer correct"),
+        (False, "answer wrong"),
+        ([True, False, True], "2 of 3 answers correct"),
+        ([], ""),
+        (None, ""),
+        ("yes", ""),
+    ],
+)
+def test_describe_correct(correct, text):
+    assert describe_correct(correct) == text

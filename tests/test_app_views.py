@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import base64
 import json
 import sys
@@ -17,6 +19,9 @@ from nsm_core.recording import Recording, RecordingWriter
 ENTRY = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
 TIMEOUT_S = 120  # the first run imports torch and plotly
 DEFAULT_PATH = sources.BUNDLED_DIR / sources.DEFAULT_RECORDING
+# 2 steps of 11 tokens, 2 layers, 4 heads, so that every view draws all of its charts.
+UNTRAINED = "untrained.nsm"
+UNTRAINED_PATH = sources.BUNDLED_DIR / UNTRAINED
 TUTORIAL_PATH = sources.BUNDLED_DIR / "tutorial.nsm"
 
 # Page file -> chart keys it draws on the bundled default recording.
@@ -59,7 +64,8 @@ def states_shown(app: AppTest) -> np.ndarray:
 
 
 def sidebar_caption(app: AppTest) -> str:
-    return " ".join(caption.value for caption in app.sidebar.caption)
+    """Return the sidebar captions as shown, with Markdown escapes such as "\\." removed."""
+    return re.sub(r"\\(.)", r"\1", " ".join(caption.value for caption in app.sidebar.caption))
 
 
 def assert_no_failure(app: AppTest) -> None:
@@ -72,7 +78,7 @@ def folder(tmp_path: Path) -> Path:
     root = tmp_path / "recordings"
     (root / "runs").mkdir(parents=True)
     (root / "runs" / "tutorial.nsm").write_bytes(TUTORIAL_PATH.read_bytes())
-    (root / "a-default.nsm").write_bytes(DEFAULT_PATH.read_bytes())
+    (root / "a-untrained.nsm").write_bytes(UNTRAINED_PATH.read_bytes())
     return root
 
 
@@ -81,13 +87,14 @@ def test_opens_on_bundled_default(monkeypatch):
 
     assert_no_failure(app)
     assert app.title[0].value == "States"
-    assert "default.nsm" in sidebar_caption(app)
+    assert sources.DEFAULT_RECORDING in sidebar_caption(app)
     assert np.array_equal(states_shown(app), Recording.open(DEFAULT_PATH).frame(0, 1).states)
 
 
 @pytest.mark.parametrize("page", sorted(VIEW_CHARTS))
 def test_view_renders_its_charts(monkeypatch, page):
     app = start(monkeypatch)
+    app.selectbox(key=state.BUNDLED_NAME).set_value(UNTRAINED).run()
 
     app.switch_page(page).run()
 
@@ -95,15 +102,16 @@ def test_view_renders_its_charts(monkeypatch, page):
     assert VIEW_CHARTS[page] <= chart_keys(app), f"{page} lacks {VIEW_CHARTS[page] - chart_keys(app)}"
 
 
-@pytest.mark.parametrize("page", sorted(VIEW_CHARTS))
-def test_view_renders_tutorial(monkeypatch, page):
+@pytest.mark.parametrize("name", sorted(sources.BUNDLED_RECORDINGS))
+def test_bundled_recording_renders_every_view(monkeypatch, name):
     app = start(monkeypatch)
-    app.selectbox(key=state.BUNDLED_NAME).set_value("tutorial.nsm").run()
+    app.selectbox(key=state.BUNDLED_NAME).set_value(name).run()
 
-    app.switch_page(page).run()
+    for page in sorted(VIEW_CHARTS):
+        app.switch_page(page).run()
 
-    assert_no_failure(app)
-    assert app.title[0].value
+        assert_no_failure(app)
+        assert app.title[0].value, page
 
 
 def test_teaching_example_one_click(monkeypatch):
@@ -158,7 +166,7 @@ def test_upload_survives_rerun(monkeypatch):
 def test_upload_damaged_shows_error_then_recovers(monkeypatch):
     app = start(monkeypatch)
     app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_UPLOAD).run()
-    data = DEFAULT_PATH.read_bytes()
+    data = UNTRAINED_PATH.read_bytes()
 
     app.file_uploader(key=state.UPLOAD).upload("cut.nsm", data[: len(data) // 3]).run()
 
@@ -167,7 +175,7 @@ def test_upload_damaged_shows_error_then_recovers(monkeypatch):
     assert "could not be opened. cut.nsm is cut off" in app.main.error[0].value
     app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_BUNDLED).run()
     assert_no_failure(app)
-    assert "default.nsm" in sidebar_caption(app)
+    assert sources.DEFAULT_RECORDING in sidebar_caption(app)
 
 
 def test_upload_over_limit_names_limit(monkeypatch):
@@ -186,7 +194,7 @@ def test_folder_lists_and_opens(monkeypatch, folder):
     app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_FOLDER).run()
 
     assert_no_failure(app)
-    assert app.selectbox(key=state.FOLDER_NAME).options == ["a-default.nsm", "runs/tutorial.nsm"]
+    assert app.selectbox(key=state.FOLDER_NAME).options == ["a-untrained.nsm", "runs/tutorial.nsm"]
 
     app.selectbox(key=state.FOLDER_NAME).set_value("runs/tutorial.nsm").run()
 
@@ -202,7 +210,7 @@ def test_folder_from_environment(monkeypatch, folder):
     app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_FOLDER).run()
 
     assert_no_failure(app)
-    assert "a-default.nsm" in app.selectbox(key=state.FOLDER_NAME).options
+    assert "a-untrained.nsm" in app.selectbox(key=state.FOLDER_NAME).options
 
 
 def test_folder_unset_explains_option(monkeypatch):
@@ -231,7 +239,7 @@ def test_folder_damaged_file_shows_error(monkeypatch, folder):
 
     assert not app.exception
     assert "0-bad.nsm is not a recording" in app.error[0].value
-    app.selectbox(key=state.FOLDER_NAME).set_value("a-default.nsm").run()
+    app.selectbox(key=state.FOLDER_NAME).set_value("a-untrained.nsm").run()
     assert_no_failure(app)
 
 

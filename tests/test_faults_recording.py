@@ -309,8 +309,19 @@ def test_interruption_while_record_opens_leaves_nothing(small_model, tmp_path, m
 # Signals during a long `record` ---------------------------------------------------------------------
 
 
+def _size(path):
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _start_long_recording(tmp_path):
-    """Start `python -m nsm_core record` on 10^5 one-token steps; return it once it writes its file."""
+    """Start `python -m nsm_core record` on 10^5 one-token steps; return it once it writes steps.
+
+    Waiting until the temporary file is larger than its header means the signal lands while
+    steps are written, the long phase that a user interrupts, rather than inside open().
+    """
     (tmp_path / "input.txt").write_text("x" * 100_000)
     out = tmp_path / "out" / "long.nsm"
     command = [
@@ -321,7 +332,7 @@ def _start_long_recording(tmp_path):
     log = open(tmp_path / "stderr.txt", "wb")  # noqa: SIM115  closed by the caller via process.wait
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 300  # a guard against a hung child, not a timing assertion
-    while not list(out.parent.glob(".long.nsm.*.tmp")):
+    while not any(_size(path) > 8 for path in out.parent.glob(".long.nsm.*.tmp")):
         if process.poll() is not None:
             raise AssertionError(f"record exited early: {(tmp_path / 'stderr.txt').read_text()}")
         if time.monotonic() > deadline:

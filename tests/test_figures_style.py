@@ -23,6 +23,7 @@ from app.figures.style import (
     state_color,
     state_swatch,
     symmetric_range,
+    tick_positions,
 )
 
 LIGHT_BACKGROUND = "#FFFFFF"
@@ -201,6 +202,16 @@ def test_choose_blocks_rejects_invalid_arguments():
 def test_block_bounds_inclusive():
     assert block_bounds(5, 2) == [(0, 1), (2, 3), (4, 4)]
     assert block_bounds(0, 3) == []
+
+
+@pytest.mark.parametrize(
+    ("count", "max_labels", "step"),
+    [(10, 40, 1), (41, 40, 2), (256, 40, 10), (512, 40, 20), (2000, 40, 50), (101, 10, 20)],
+)
+def test_tick_positions_round_steps(count, max_labels, step):
+    positions = tick_positions(count, max_labels)
+    assert positions == list(range(0, count, step))
+    assert len(positions) <= max_labels
 
 
 def test_apply_theme_sets_readable_fonts_and_escaped_title():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from torch import nn
 
 from nsm_core.modules import NSMModel, TutorialConfig, TutorialDynamics
 from nsm_core.recording import Adapter, Recorder, Recording, RecordingError, RecordingWriter, record
+from nsm_core.recording.recorder import step_arrays
 from nsm_core.recording.runs import record_nsm, record_tutorial
 from nsm_core.tokenize import byte_labels, encode_bytes
 
@@ -252,3 +255,60 @@ def test_writer_rejects_missing_steps(tmp_path):
     with pytest.raises(RecordingError, match="1 of 2 steps were never written"):
         writer.commit()
     assert list(tmp_path.iterdir()) == []
+
+
+def _write_two_steps(path):
+    dims = {"P": 2, "L": 2, "S": 3, "D": 4, "T": 0, "H": 0, "G": 0, "C": 0}
+    rng = np.random.default_rng(1)
+    steps = [
+        {"initial_states": rng.standard_normal((3, 4)).astype(np.float32),
+         "states": rng.standard_normal((2, 3, 4)).astype(np.float32)}
+        for _ in range(2)
+    ]
+    manifest = {"token_labels": [[], []], "step_labels": ["a", "b"], "gate_names": [], "model": {},
+                "versions": {}, "created": "now", "extra": {}}
+    with RecordingWriter(path, dims, ["initial_states", "states"], manifest) as writer:
+        for step, arrays in enumerate(steps):
+            writer.write_step(step, arrays)
+    return steps
+
+
+def test_writer_completes_partial_writes(tmp_path, monkeypatch):
+    real_pwrite = os.pwrite
+    calls = []
+
+    def short_pwrite(descriptor, data, offset):
+        calls.append(offset)
+        return real_pwrite(descriptor, bytes(data)[:7], offset)  # at most 7 bytes per call
+
+    monkeypatch.setattr(os, "pwrite", short_pwrite)
+    steps = _write_two_steps(tmp_path / "r.nsm")
+    recording = Recording.open(tmp_path / "r.nsm")
+
+    assert len(calls) > 4  # the 96-byte states slices took many calls
+    for step, arrays in enumerate(steps):
+        assert np.array_equal(recording.array("states")[step], arrays["states"])
+        assert np.array_equal(recording.array("initial_states")[step], arrays["initial_states"])
+
+
+def test_writer_without_pwrite(tmp_path, monkeypatch):
+    monkeypatch.delattr(os, "pwrite")
+    steps = _write_two_steps(tmp_path / "r.nsm")
+    recording = Recording.open(tmp_path / "r.nsm")
+
+    for step, arrays in enumerate(steps):
+        assert np.array_equal(recording.array("states")[step], arrays["states"])
+
+
+def test_step_arrays_reuse_buffers():
+    first = {"states": [torch.full((3, 4), 1.0), torch.full((3, 4), 2.0)]}
+    second = {"states": [torch.full((3, 4), 5.0), torch.full((3, 4), 6.0)]}
+    buffers: dict[str, torch.Tensor] = {}
+
+    arrays_first = step_arrays(first, num_tokens=0, buffers=buffers)
+    arrays_second = step_arrays(second, num_tokens=0, buffers=buffers)
+
+    assert np.shares_memory(arrays_first["states"], arrays_second["states"])
+    assert np.array_equal(arrays_second["states"][:, 0, 0], [5.0, 6.0])
+    # Without buffers every call returns new memory.
+    assert not np.shares_memory(step_arrays(first, 0)["states"], step_arrays(second, 0)["states"])

@@ -9,9 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from nsm_core.recording import Recording
 from nsm_core.tasks.checkpoints import load_task_checkpoint
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Evaluation batches are small, and on a busy machine OpenMP threads that wait for each
+    # other make them many times slower than one thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 

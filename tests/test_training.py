@@ -17,7 +17,7 @@ from nsm_core.modules import NSMModel
 from nsm_core.recording import Recording
 from nsm_core.tasks import DigitsTask, RecallTask, build_task
 from nsm_core.tasks.checkpoints import load_task_checkpoint
-from nsm_core.tasks.record import record_sample, record_training
+from nsm_core.tasks.record import record_sample, record_sample_bytes, record_training
 from nsm_core.training import Snapshot, TrainSettings, train
 
 TINY_RECALL = {"num_pairs": 2, "num_keys": 4, "num_values": 4, "num_states": 2, "train_size": 256,
@@ -27,6 +27,16 @@ TINY_RECALL = {"num_pairs": 2, "num_keys": 4, "num_values": 4, "num_states": 2, 
 @pytest.fixture(scope="module")
 def digits() -> DigitsTask:
     return DigitsTask()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # The tiny steps here gain nothing from a second thread, and on a busy machine OpenMP
+    # threads that wait for each other make them many times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_digits_model(seed: int = 0) -> NSMModel:
@@ -365,3 +375,13 @@ def test_build_task_round_trips_params():
     task = build_task("recall_hard", train_size=10, test_size=10)
 
     assert build_task(task.name, **task.params()).params() == task.params()
+
+
+def test_record_sample_bytes_round_trip(digits):
+    model = tiny_digits_model()
+
+    data = record_sample_bytes(model, digits, digits.sample(2))
+    recording = Recording.from_bytes(data, "sample.nsm")
+
+    assert recording.extra["sample_index"] == 2
+    assert recording.extra["prediction"] == digits.predict(model, digits.sample(2)).predicted[0]

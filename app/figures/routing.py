@@ -33,8 +33,10 @@ from app.figures.style import (
 )
 from nsm_core.analysis import state_load
 
-# Each edge costs about 150 bytes of JSON (two end points, a hover point and its text).
+# Each edge costs about 150 bytes of JSON (two end points, a hover point and its text), and
+# each token node about 60 bytes.
 MAX_GRAPH_EDGES = 3_000
+MAX_GRAPH_TOKENS = 2_000  # beyond this, only tokens with a drawn edge get a node
 
 # Edge weight bins: (lower bound, line width in px, opacity). One trace per bin and colour.
 EDGE_BINS = ((0.0, 1.0, 0.35), (0.25, 2.5, 0.5), (0.5, 4.5, 0.7), (0.75, 7.0, 0.85))
@@ -245,6 +247,7 @@ def routing_graph(
     Edge width and opacity grow with the weight and edges take the colour of their state.
     Edges below `threshold` are hidden; top_k keeps only each token's k strongest edges.
     State marker area grows with the state's routing mass (sum of its weights over tokens).
+    Beyond MAX_GRAPH_TOKENS tokens, tokens without a drawn edge get no node.
     """
     matrix = as_array("weights", weights, "TS")
     labels = check_labels("token_labels", token_labels, matrix.shape[0], "token")
@@ -277,19 +280,23 @@ def routing_graph(
         fig.add_trace(trace)
 
     edges_per_token = np.bincount(rows, minlength=num_tokens)
-    show_text = num_tokens <= MAX_TICK_LABELS
+    shown_tokens = np.arange(num_tokens)
+    if num_tokens > MAX_GRAPH_TOKENS:
+        shown_tokens = np.flatnonzero(edges_per_token)
+        notes.append(f"{num_tokens - shown_tokens.size} of {num_tokens} tokens without a drawn edge left out")
+    show_text = shown_tokens.size <= MAX_TICK_LABELS
     fig.add_trace(
         go.Scatter(
-            x=np.zeros(num_tokens),
-            y=token_y,
+            x=np.zeros(shown_tokens.size),
+            y=token_y[shown_tokens],
             mode="markers+text" if show_text else "markers",
-            text=[escape_label(shorten(label)) for label in labels] if show_text else None,
+            text=[escape_label(shorten(labels[t])) for t in shown_tokens] if show_text else None,
             textposition="middle left",
             marker={"size": 9, "color": "#7F7F7F"},
             name="tokens",
             showlegend=False,
-            customdata=edges_per_token,
-            hovertext=token_names,
+            customdata=edges_per_token[shown_tokens],
+            hovertext=[token_names[t] for t in shown_tokens],
             hovertemplate="%{hovertext}<br>edges shown: %{customdata}<extra></extra>",
         )
     )
@@ -318,11 +325,11 @@ def routing_graph(
         fig,
         title,
         note="; ".join(notes) or None,
-        height=heatmap_height(max(num_tokens, num_states), per_row=18, maximum=1100),
+        height=heatmap_height(max(num_tokens, num_states), per_row=24, minimum=480, maximum=1100),
         show_legend=False,
     )
     fig.update_xaxes(visible=False, range=[-0.45, 1.35])
-    fig.update_yaxes(visible=False, range=[-1.05, 0.05])
+    fig.update_yaxes(visible=False, range=[-1.1, 0.1])  # room for the largest state markers
     return fig
 
 

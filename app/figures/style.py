@@ -44,7 +44,7 @@ BELOW_THRESHOLD_COLOR = "rgba(140, 140, 140, 0.15)"  # faint on light and dark b
 # the largest figures near 1 MB of JSON, well under MAX_FIGURE_BYTES.
 MAX_FIGURE_CELLS = 40_000
 MAX_FIGURE_BYTES = 2_000_000
-MAX_TICK_LABELS = 64  # more labels than this overlap on a 1400-pixel-wide axis
+MAX_TICK_LABELS = 40  # more 14-pixel labels than this overlap on a 730-pixel plot (a 900-pixel figure)
 MAX_MARKED_CELLS = 2_000  # NaN/±Inf symbols drawn; the grey cells beneath show every one
 MAX_TICK_CHARS = 14  # longer labels are cut on the axis; hover shows them whole
 
@@ -321,8 +321,8 @@ def apply_theme(
 ) -> go.Figure:
     """Give `fig` the common layout: escaped title, optional note below it, axis names, fonts.
 
-    `title` and `note` are plain text (escaped here), and axis titles apply to the first x and
-    y axis. The figure uses Plotly's light template; call ``set_theme(fig, "dark")`` for dark
+    `title`, `note` and the axis titles are plain text, escaped here. Axis titles apply to the
+    first x and y axis. The figure uses Plotly's light template; call ``set_theme(fig, "dark")`` for dark
     slides. Text colours come from the template, so both themes stay legible.
     """
     title_spec: dict = {"text": escape_label(title), "font": {"size": TITLE_FONT_SIZE}, "x": 0.0, "xanchor": "left"}
@@ -339,9 +339,9 @@ def apply_theme(
     fig.update_xaxes(title_font={"size": FONT_SIZE}, tickfont={"size": TICK_FONT_SIZE})
     fig.update_yaxes(title_font={"size": FONT_SIZE}, tickfont={"size": TICK_FONT_SIZE})
     if x_title is not None:
-        fig.update_layout(xaxis_title_text=x_title)
+        fig.update_layout(xaxis_title_text=escape_label(x_title))
     if y_title is not None:
-        fig.update_layout(yaxis_title_text=y_title)
+        fig.update_layout(yaxis_title_text=escape_label(y_title))
     if height is not None:
         fig.update_layout(height=height)
     if show_legend is not None:
@@ -391,8 +391,10 @@ def message_figure(message: str, title: str, *, height: int = 320) -> go.Figure:
 
 
 def tick_positions(count: int, max_labels: int = MAX_TICK_LABELS) -> list[int]:
-    """Return up to max_labels evenly spaced indices out of `count`, always including the first."""
+    """Return up to max_labels indices out of `count`, from 0 in steps of 1, 2 or 5 times a power of 10."""
     if count <= max_labels:
         return list(range(count))
-    step = math.ceil(count / max_labels)
+    needed = math.ceil(count / max_labels)
+    power = 10 ** math.floor(math.log10(needed))
+    step = next(factor * power for factor in (1, 2, 5, 10) if factor * power >= needed)
     return list(range(0, count, step))

@@ -10,16 +10,19 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.figures._checks import as_array, check_labels, no_data_message
-from app.figures._heatmap import Axis, ColorSpec, heatmap_layers, place_heatmap
+from app.figures._heatmap import Axis, ColorSpec, axis_categories, heatmap_layers, place_heatmap
 from app.figures._lines import state_lines
 from app.figures.style import (
     MAX_FIGURE_CELLS,
     VALUE_FORMAT,
     apply_theme,
+    block_bounds,
+    choose_blocks,
     escape_label,
     heatmap_height,
     message_figure,
     non_finite_name,
+    reduce_blocks,
     shorten,
     state_color,
     state_swatch,
@@ -27,6 +30,7 @@ from app.figures.style import (
 )
 from nsm_core.analysis import DEAD_TOLERANCE, FLAG_NAMES
 
+MAX_BARS = 2_000  # narrower bars than this are below one pixel on a 1400-pixel-wide plot
 BAR_COLOR = "#4C6A92"  # neutral slate blue for per-token bars; state colours stay reserved for states
 TIMELINE_SCALE = "Cividis"
 NON_FINITE_MARK = {"symbol": "x", "size": 12, "color": "#FFFFFF", "line": {"color": "#000000", "width": 1.5}}
@@ -38,11 +42,13 @@ def entropy_figure(
     *,
     num_states: int | None = None,
     title: str = "Routing entropy per token",
+    max_bars: int = MAX_BARS,
 ) -> go.Figure:
     """Draw each token's routing entropy [T] in nats as a bar, with ln S (uniform routing) as a line.
 
     0 nats means the token goes to one state only; ln S means it is spread evenly over all S
-    states. NaN entries get an "x" at 0 with hover naming them.
+    states. NaN entries get an "x" at 0 with hover naming them. Beyond max_bars tokens, bars
+    show the mean over blocks of tokens, as the subtitle states.
     """
     values = as_array("entropy", entropy, "T")
     labels = check_labels("token_labels", token_labels, values.shape[0], "token")
@@ -53,7 +59,14 @@ def entropy_figure(
     if message := no_data_message(values, "entropy values"):
         return message_figure(message, title)
 
-    names = [f"token {t}: {escape_label(label)}" for t, label in enumerate(labels)]
+    block, _ = choose_blocks(values.shape[0], 1, max_bars)
+    names, _, _ = axis_categories(Axis("token", "tokens", "token", labels=labels), values.shape[0], block)
+    ticks = [escape_label(shorten(label)) for label in labels[::block]] if block == 1 else [
+        f"{first}–{last}" for first, last in block_bounds(values.shape[0], block)
+    ]
+    note = f"mean over blocks of {block} tokens" if block > 1 else None
+    if block > 1:
+        values = reduce_blocks(values[:, None], block, 1).values[:, 0]  # NaN only where a block has no finite value
     finite = np.isfinite(values)
     fig = go.Figure(
         go.Bar(
@@ -79,8 +92,11 @@ def entropy_figure(
             annotation_font_size=14,
         )
         top = max(top, uniform)
-    _category_ticks(fig, names, [escape_label(shorten(label)) for label in labels])
-    apply_theme(fig, title, x_title="token (position: text)", y_title="routing entropy (nats)", height=460)
+    _category_ticks(fig, names, ticks)
+    apply_theme(
+        fig, title, note=note, x_title="token (position: text)",
+        y_title="routing entropy (nats)", height=460,
+    )
     fig.update_yaxes(range=[0, max(top, 1e-6) * 1.15], rangemode="tozero")
     return fig
 
@@ -154,7 +170,9 @@ def load_figure(
     return fig
 
 
-def drift_figure(drift: np.ndarray, *, title: str = "How far each state moves in each layer") -> go.Figure:
+def drift_figure(
+    drift: np.ndarray, *, title: str = "How far each state moves in each layer", max_cells: int = MAX_FIGURE_CELLS
+) -> go.Figure:
     """Draw drift [L, S], the L2 norm of each layer's change to each state, as one line per state."""
     values = as_array("drift", drift, "LS")
     num_layers, num_states = values.shape
@@ -166,7 +184,7 @@ def drift_figure(drift: np.ndarray, *, title: str = "How far each state moves in
     ticks = [str(layer) for layer in range(1, num_layers + 1)]
     return state_lines(
         values, names, ticks, y_name="change", title=title, x_title="layer",
-        y_title="L2 norm of the change (activation)",
+        y_title="L2 norm of the change (activation)", x_unit="layers", max_cells=max_cells,
     )
 
 

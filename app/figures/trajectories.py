@@ -11,8 +11,16 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app.figures._checks import as_array, no_data_message
-from app.figures._lines import MAX_LEGEND_STATES, state_lines
-from app.figures.style import TICK_FONT_SIZE, apply_theme, escape_label, message_figure, shorten, state_color
+from app.figures._lines import MAX_LEGEND_STATES, MAX_STATE_LINES, state_lines, subsample_states
+from app.figures.style import (
+    MAX_FIGURE_CELLS,
+    TICK_FONT_SIZE,
+    apply_theme,
+    escape_label,
+    message_figure,
+    shorten,
+    state_color,
+)
 from nsm_core.analysis import pca_project
 
 NORM = "norm"
@@ -28,6 +36,7 @@ def trajectory_over_layers(
     dim: int | str = NORM,
     *,
     title: str | None = None,
+    max_cells: int = MAX_FIGURE_CELLS,
 ) -> go.Figure:
     """Draw one line per state through the layers: x = layer (0 = initial states), y = a value.
 
@@ -48,7 +57,10 @@ def trajectory_over_layers(
         return message_figure(message, title)
     names = layer_names(num_frames)
     ticks = ["initial"] + [str(layer) for layer in range(1, num_frames)]
-    return state_lines(series, names, ticks, y_name=y_name, title=title, x_title="layer (0 = initial states)", y_title=y_title)
+    return state_lines(
+        series, names, ticks, y_name=y_name, title=title, x_title="layer (0 = initial states)", y_title=y_title,
+        x_unit="layers", max_cells=max_cells,
+    )
 
 
 def trajectory_over_steps(
@@ -57,6 +69,7 @@ def trajectory_over_steps(
     ylabel: str,
     *,
     title: str | None = None,
+    max_cells: int = MAX_FIGURE_CELLS,
 ) -> go.Figure:
     """Draw one line per state across the steps: values [P, S] against step index.
 
@@ -77,7 +90,10 @@ def trajectory_over_steps(
 
     names = [f"step {p}: {escape_label(label)}" for p, label in enumerate(step_labels)]
     ticks = [escape_label(shorten(str(label))) for label in step_labels]
-    return state_lines(series, names, ticks, y_name=escape_label(ylabel), title=title, x_title="step", y_title=ylabel)
+    return state_lines(
+        series, names, ticks, y_name=escape_label(ylabel), title=title, x_title="step", y_title=ylabel,
+        x_unit="steps", max_cells=max_cells,
+    )
 
 
 def projection_paths(
@@ -85,14 +101,17 @@ def projection_paths(
     components: int = 2,
     *,
     title: str | None = None,
+    max_cells: int = MAX_FIGURE_CELLS,
 ) -> go.Figure:
     """Draw each state's path through the layers in the plane (or space) of the first principal axes.
 
     The axes come from a PCA of all (L+1) × S state vectors together, so the paths of all
     states share one picture. A path starts at an open circle (initial states) and ends at
     a diamond (last layer). Points with NaN/±Inf are left out and the subtitle counts them.
-    Raises ValueError, with the reason, when the projection is impossible: components not 2
-    or 3, too few distinct finite points (3D needs ≥ 3), or D < components.
+    Beyond max_cells points or MAX_STATE_LINES states, every k-th state's path is drawn, as
+    the subtitle states. Raises ValueError, with the reason, when the projection is
+    impossible: components not 2 or 3, too few distinct finite points (3D needs ≥ 3), or
+    D < components.
     """
     if components not in (2, 3) or isinstance(components, bool):
         raise ValueError(f"components={components!r} is invalid; pass 2 or 3.")
@@ -115,11 +134,15 @@ def projection_paths(
     axis_titles = [f"PC{k + 1} ({ratio[k]:.1%} of variance)" for k in range(components)]
     names = layer_names(num_frames)
 
-    fig = go.Figure()
-    for s in range(num_states):
-        fig.add_trace(_path_trace(coordinates[:, s], s, names, num_states <= MAX_LEGEND_STATES))
-
+    # The PCA uses every state; only the drawing is thinned to keep the figure small.
     notes = []
+    states, state_note = subsample_states(num_states, min(MAX_STATE_LINES, max(1, max_cells // num_frames)))
+    if state_note:
+        notes.append(state_note)
+    fig = go.Figure()
+    for s in states:
+        fig.add_trace(_path_trace(coordinates[:, s], int(s), names, states.size <= MAX_LEGEND_STATES))
+
     if (~usable).any():
         notes.append(f"{int((~usable).sum())} of {points.shape[0]} points with NaN or ±Inf left out")
     notes.append("○ initial states, ◆ last layer")

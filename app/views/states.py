@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from app import charts, frames, state
-from app.figures.states import states_heatmap
+from app import charts, state
 
 # Above this many frames (steps × (L+1)) only the chosen step is animated, to keep the
 # figure small enough to send to the browser quickly.
@@ -24,16 +23,9 @@ difference = st.toggle(
     help="Show how much the chosen layer changed each value; layer 0 has no previous layer.",
 ) and playback.layer > 0
 
-by_layer = frames.states_by_layer(recording, key, playback.step)  # [L+1, S, D]
-importance = frames.per_state_by_layer(recording, key, playback.step, "importance")  # [L+1, S]
-active = frames.per_state_by_layer(recording, key, playback.step, "active")  # [L+1, S]
-heatmap = states_heatmap(
-    by_layer[playback.layer],
-    importance=None if importance is None else importance[playback.layer],
-    active=None if active is None else active[playback.layer],
-    zrange=frames.states_range(recording, key, difference) if playback.fixed_scale else None,
+heatmap = charts.frame_states(
+    recording, key, playback.step, playback.layer, playback.fixed_scale, difference,
     title=f"Change of the states in layer {playback.layer}" if difference else f"States, {context.layer_title()}",
-    diff_from=by_layer[playback.layer - 1] if difference else None,
 )
 st.plotly_chart(heatmap, key="states_heatmap")
 

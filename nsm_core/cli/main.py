@@ -16,7 +16,7 @@ from nsm_core.config import ConfigError
 from nsm_core.recording.errors import RecordingError
 
 # Subcommand modules; each defines add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("record", "inspect", "train", "evaluate")
+COMMANDS = ("record", "inspect", "train", "evaluate", "bench")
 
 EXIT_FILE_ERROR = 1
 EXIT_USAGE = 2

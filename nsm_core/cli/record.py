@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_token_attention:
         overrides["token_attention"] = False
 
-    _exit_cleanly_on_sigterm()
+    exit_cleanly_on_sigterm()
     progress = tqdm(total=args.steps, unit="step", disable=args.steps < 2, file=sys.stderr, delay=0.5)
     update = lambda step: progress.update(1)  # noqa: E731
 
@@ -188,7 +188,7 @@ def _read_text(args: argparse.Namespace) -> str:
         ) from None
 
 
-def _exit_cleanly_on_sigterm() -> None:
+def exit_cleanly_on_sigterm() -> None:
     """Turn SIGTERM and SIGHUP into SystemExit so that the writer's cleanup deletes its temporary file.
 
     SIGKILL cannot be caught; the temporary file it leaves behind is rejected as unfinished.

@@ -116,12 +116,13 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         try:
+            named_modules = list(self.model.named_modules())
             for field_name, pattern in self.adapter.patterns().items():
-                modules = _match_modules(self.model, pattern)
+                modules = _match_modules(named_modules, pattern)
                 if not modules:
                     if field_name == "token_attention":
                         continue  # models built without local attention have no such module
-                    names = [name for name, _ in self.model.named_modules() if name][:20]
+                    names = [name for name, _ in named_modules if name][:20]
                     raise ValueError(
                         f"adapter field {field_name}={pattern!r} matches no submodule of "
                         f"{type(self.model).__name__}; some module paths are {names}."
@@ -167,21 +168,28 @@ class Recorder:
         return captures
 
 
-def _match_modules(model: nn.Module, pattern: str) -> list[nn.Module]:
+def _match_modules(named_modules: list[tuple[str, nn.Module]], pattern: str) -> list[nn.Module]:
     parts = pattern.split(".")
     matched = []
-    for name, module in model.named_modules():
+    for name, module in named_modules:
         name_parts = name.split(".") if name else []
         if len(name_parts) == len(parts) and all(fnmatch.fnmatchcase(n, p) for n, p in zip(name_parts, parts)):
             matched.append(module)
     return matched
 
 
-def step_arrays(captures: dict[str, list[torch.Tensor]], num_tokens: int) -> dict[str, np.ndarray]:
+def step_arrays(
+    captures: dict[str, list[torch.Tensor]],
+    num_tokens: int,
+    buffers: dict[str, torch.Tensor] | None = None,
+) -> dict[str, np.ndarray]:
     """Stack one step's captures into per-step arrays, padding the token axes to num_tokens.
 
     Per-layer fields become [L, ...]; initial_states [S, D]; importance and active, captured
     once per step, are repeated over L. Head axes are added where a module had none.
+    `buffers`, if given, keeps the stacked tensors from one call to the next and stacks into
+    them again, so the returned arrays are overwritten by the next call with the same dict.
+    Reusing memory matters for large steps, where fresh pages cost as much as the copy.
     """
     if "states" not in captures:
         raise ValueError("no states were captured in this step; did the forward pass run inside the recorder?")
@@ -201,7 +209,7 @@ def step_arrays(captures: dict[str, list[torch.Tensor]], num_tokens: int) -> dic
                 f"captured {len(tensors)} layers of {name!r} but {num_layers} of 'states'; every "
                 "per-layer module in the adapter must run once per layer."
             )
-        stacked = torch.stack(tensors).numpy()  # [L, ...]
+        stacked = _stack(name, tensors, buffers).numpy()  # [L, ...]
         if name in HEADED_FIELDS and stacked.ndim == 3:
             stacked = stacked[:, None]  # [L, 1, ...]
         arrays[name] = _pad_tokens(name, stacked, num_tokens)
@@ -209,6 +217,16 @@ def step_arrays(captures: dict[str, list[torch.Tensor]], num_tokens: int) -> dic
     if "initial_states" not in arrays:
         arrays["initial_states"] = arrays["states"][0] * np.nan  # unknown: shown as missing
     return arrays
+
+
+def _stack(name: str, tensors: list[torch.Tensor], buffers: dict[str, torch.Tensor] | None) -> torch.Tensor:
+    if buffers is None:
+        return torch.stack(tensors)
+    shape = (len(tensors), *tensors[0].shape)
+    buffer = buffers.get(name)
+    if buffer is None or tuple(buffer.shape) != shape:
+        buffer = buffers[name] = torch.empty(shape, dtype=tensors[0].dtype)
+    return torch.stack(tensors, out=buffer)
 
 
 def _pad_tokens(name: str, array: np.ndarray, num_tokens: int) -> np.ndarray:
@@ -289,10 +307,11 @@ def record(
     with contextlib.ExitStack() as stack:
         recorder = stack.enter_context(Recorder(model, adapter))
         writer: RecordingWriter | None = None
+        buffers: dict[str, torch.Tensor] = {}  # safe to reuse: write_step copies before returning
         carry = None
         for step in range(num_steps):
             carry = run_step(step, carry)
-            arrays = _assemble_step(recorder.pop_step(), num_tokens, token_labels, step)
+            arrays = _assemble_step(recorder.pop_step(), num_tokens, token_labels, step, buffers)
             if sequence_logits is not None and (logits := sequence_logits(carry)) is not None:
                 arrays["sequence_logits"] = logits.detach().to("cpu", torch.float32).reshape(-1).numpy()
 
@@ -347,6 +366,7 @@ def _assemble_step(
     num_tokens: int | None,
     token_labels: Sequence[Sequence[str]] | None,
     step: int,
+    buffers: dict[str, torch.Tensor],
 ) -> dict[str, np.ndarray]:
     token_count = None
     for name in ("routing", "readout"):
@@ -354,7 +374,7 @@ def _assemble_step(
             token_count = captures[name][0].shape[-2]
     if num_tokens is None:
         num_tokens = token_count or 0
-    arrays = step_arrays(captures, num_tokens)
+    arrays = step_arrays(captures, num_tokens, buffers)
     if token_count is not None:
         real = len(token_labels[step]) if token_labels is not None else token_count
         arrays["token_mask"] = (np.arange(num_tokens) < real).astype(np.uint8)

@@ -165,6 +165,7 @@ class RecordingWriter:
             self._header_length = len(header_bytes)
             self._file.write(struct.pack("<Q", 0))  # the real length is written by commit()
             self._file.write(header_bytes)
+            self._file.flush()  # steps go straight to the descriptor, after the header
             # Reserve the data section; unwritten steps stay zero until commit() rejects them.
             self._file.truncate(self._data_start + self._data_size)
         except BaseException:  # also SystemExit from a signal handler
@@ -212,8 +213,7 @@ class RecordingWriter:
                 data = np.ascontiguousarray(array, dtype=self._numpy_dtypes[name])
             if data.dtype == np.float16:
                 self._count_float16_overflow(name, step, array, data)
-            self._file.seek(self._data_start + self._offsets[name] + step * data.nbytes)
-            self._file.write(data.tobytes())
+            self._write_at(self._data_start + self._offsets[name] + step * data.nbytes, data)
         self._written_steps.add(step)
 
     def _count_float16_overflow(self, name: str, step: int, array: np.ndarray, stored: np.ndarray) -> None:
@@ -226,6 +226,22 @@ class RecordingWriter:
                     FLOAT16_MAX,
                 )
             self.float16_overflow[name] = self.float16_overflow.get(name, 0) + overflowed
+
+    def _write_at(self, offset: int, data: np.ndarray) -> None:
+        """Write the bytes of the C-contiguous array `data` at `offset`, without copying them first."""
+        if data.nbytes == 0:
+            return  # memoryview cannot cast an empty shape, and there is nothing to write
+        view = memoryview(data).cast("B")
+        if not hasattr(os, "pwrite"):  # Windows
+            self._file.seek(offset)
+            self._file.write(view)
+            return
+        # One positioned system call per field: no seek, and no flush of Python's buffer.
+        # pwrite may write less than asked (Linux caps one call near 2 GiB), so loop.
+        descriptor = self._file.fileno()
+        while view:
+            written = os.pwrite(descriptor, view, offset)
+            view, offset = view[written:], offset + written
 
     def commit(self) -> Path:
         """Write the header length, sync and rename the file to `path`; raise if a step is missing.

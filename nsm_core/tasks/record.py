@@ -10,6 +10,7 @@ token task (recall) they are lists with one entry per query, in sequence order.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,14 @@ def _forward_sample(model: NSMModel, sample: Sample) -> NSMOutput:
 
 def _sequence_logits(output: NSMOutput) -> torch.Tensor | None:
     return None if output.sequence_logits is None else output.sequence_logits[0]
+
+
+def record_sample_bytes(model: NSMModel, task: Task, sample: Sample, *, extra: dict[str, Any] | None = None) -> bytes:
+    """Record `sample` as record_sample does and return the file's bytes instead of keeping a file.
+
+    For callers that hold recordings in memory, such as the dashboard; read the bytes back with
+    `Recording.from_bytes`.
+    """
+    with tempfile.TemporaryDirectory(prefix="nsm-sample-") as folder:
+        path = record_sample(model, task, sample, Path(folder) / "sample.nsm", extra=extra)
+        return path.read_bytes()
