@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# CommonMark lets a backslash escape any ASCII punctuation character, "$" included.
-_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# The characters that start inline Markdown in Streamlit: CommonMark emphasis, code, links,
+# HTML and entities, GFM strikethrough and tables, and "$" for LaTeX. The text is never at the
+# start of a line, so list and heading markers ("-", "1.", "#") need no escape. CommonMark
+# lets a backslash escape any ASCII punctuation character.
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>&~$|])")
 _CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -30,7 +33,7 @@ def visible_text(text: str) -> str:
 
 def markdown_literal(text: str) -> str:
     """Return Markdown that Streamlit shows as exactly `text`, with control characters made visible."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", visible_text(text))
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", visible_text(text))
 
 
 def quoted_label(label: str) -> str:
