@@ -39,8 +39,27 @@ def describe_correct(correct: Any) -> str:
     return ""
 
 
+# What malformed values in a recording's `extra` raise inside the figure builders.
+MALFORMED_EXTRA_ERRORS = (TypeError, KeyError, IndexError, OverflowError, AttributeError, ValueError)
+
+
 def show_task_input(context: ViewContext) -> None:
-    """Draw the task's input, with the chosen token highlighted, and the prediction at the chosen step."""
+    """Draw the task's input and prediction, or a warning when the recording's task fields are malformed.
+
+    `extra` comes from the file's manifest, so an edited or foreign file can put any JSON
+    there; the routing views below must still draw.
+    """
+    try:
+        _draw_task_input(context)
+    except MALFORMED_EXTRA_ERRORS as error:
+        st.warning(
+            f"The task description stored in this recording (manifest field 'extra') is malformed "
+            f"({type(error).__name__}: {error}), so its input and prediction are not shown. "
+            "Record the sample again with `python -m nsm_core record --checkpoint ... --sample N`."
+        )
+
+
+def _draw_task_input(context: ViewContext) -> None:
     extra = context.recording.extra
     answer = answer_at_step(extra, context.playback.step)
     task = extra.get("task", "task")

@@ -22,7 +22,7 @@ CLASS_NAMES = ["0", "1", "2"]
 CHECKPOINT_PROBABILITIES = [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1]]
 
 
-def write_digit_recording(path: Path) -> None:
+def write_digit_recording(path: Path, **extra_overrides) -> None:
     """Write a 2-step training recording of a 2-row digit image, one token per row."""
     dims = {"P": 2, "L": 1, "S": 2, "D": 2, "T": 2, "H": 1, "G": 0, "C": 0}
     checkpoints = [
@@ -35,6 +35,7 @@ def write_digit_recording(path: Path) -> None:
                   "token_regions": [[0, 1, 0, 2], [1, 2, 0, 2]]},
         **{key: checkpoints[-1][key] for key in ("label", "prediction", "correct", "probabilities")},
         "checkpoints": checkpoints,
+        **extra_overrides,
     }
     manifest = {
         "token_labels": [["row 0", "row 1"]] * 2, "step_labels": ["epoch 0", "epoch 1"], "gate_names": [],
@@ -121,3 +122,23 @@ def test_answer_at_step_prefers_checkpoint():
 )
 def test_describe_correct(correct, text):
     assert describe_correct(correct) == text
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"correct": [], "checkpoints": []}, {"label": 10**30, "checkpoints": []}, {"class_names": 5, "checkpoints": []},
+     {"checkpoints": [{"correct": {}}]}],
+    ids=["correct-empty-list", "label-huge", "class-names-int", "checkpoint-correct-dict"],
+)
+def test_malformed_task_fields_warn(monkeypatch, tmp_path, overrides):
+    write_digit_recording(tmp_path / "edited.nsm", **overrides)
+    monkeypatch.setattr(sys, "argv", [str(ENTRY), sources.RECORDINGS_DIR_FLAG, str(tmp_path)])
+    app = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT_S).run()
+    app.radio(key=state.SOURCE_KIND).set_value(state.SOURCE_FOLDER).run()
+    app = app.switch_page("views/routing.py").run()
+
+    assert not app.exception, [element.value for element in app.exception]
+    warnings = " ".join(element.value for element in app.warning)
+    if warnings:  # a value the panel cannot use is reported, and the routing still draws
+        assert "manifest field 'extra'" in warnings
+    assert app.get("plotly_chart")

@@ -327,3 +327,12 @@ def test_attention_graph_caps_edges():
     fig = attention_graph(attention, threshold=0.0)
     assert len(_trace(fig, "edges").customdata) == MAX_GRAPH_EDGES
     assert f"strongest {MAX_GRAPH_EDGES} of 9900 edges shown" in fig.layout.title.subtitle.text
+
+
+def test_attention_graph_finite_diagonal_not_called_missing():
+    from app.figures.routing import attention_graph
+
+    attention = np.full((4, 4), 0.25, dtype=np.float32)  # finite everywhere, diagonal included
+    text = attention_graph(attention, threshold=0.0).to_json()
+
+    assert "not drawn" not in text

@@ -358,7 +358,10 @@ def attention_graph(
         return message_figure(message, title)
 
     off_diagonal = matrix.copy()
-    np.fill_diagonal(off_diagonal, np.nan)
+    # Self-loops are not drawn. A finite diagonal becomes 0 (never an edge) rather than NaN,
+    # so that the "not drawn" note counts only values that really are missing.
+    diagonal = np.diag(matrix)
+    np.fill_diagonal(off_diagonal, np.where(np.isfinite(diagonal), 0.0, diagonal))
     rows, columns, notes = select_edges(off_diagonal, threshold, top_k, max_edges)
     notes = [note.replace("per row", "per query state") for note in notes]
     if num_states > 1 and rows.size == 0:
