@@ -32,7 +32,7 @@ _DEFAULTS = NSMConfig()
 DEFAULT_SIZE = ModelSize(_DEFAULTS.num_layers, _DEFAULTS.num_states, _DEFAULTS.state_dim, DEFAULT_TOKENS,
                          _DEFAULTS.num_heads)
 LARGE_SIZE = ModelSize(layers=32, states=256, dim=256, tokens=512, heads=4)
-# One frame of this size is about 38 KB, so the 1 MB file has 7 steps and the 1 GB file 6,900.
+# One frame of this size is about 40 KB (160 KB a step), so the 1 MB file has 6 steps and the 1 GB file 6,300.
 FRAME_SIZE = ModelSize(layers=4, states=16, dim=32, tokens=32, heads=4)
 # About 0.6 MB per step: recording 1,000 steps would add 0.6 GB if steps piled up in memory.
 MEMORY_SIZE = ModelSize(layers=4, states=32, dim=64, tokens=64, heads=4)
@@ -62,8 +62,8 @@ QUICK = BenchSizes(
     memory_size=MEMORY_SIZE,
     memory_steps={"short": 10, "long": 100},
     dashboard_size=ModelSize(layers=8, states=64, dim=64, tokens=128, heads=4),
-    dashboard_steps=2,
-    dashboard_moves=5,
+    dashboard_steps=1,
+    dashboard_moves=3,
 )
 
 MEASUREMENTS = ("recording_overhead", "frame_read", "dashboard_rerun", "live_rerun", "memory", "payload")
