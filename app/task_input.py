@@ -39,7 +39,7 @@ def describe_correct(correct: Any) -> str:
     return ""
 
 
-# What malformed values in a recording's `extra` raise inside the figure builders.
+# Exceptions that malformed values in a recording's `extra` raise inside the figure builders.
 MALFORMED_EXTRA_ERRORS = (TypeError, KeyError, IndexError, OverflowError, AttributeError, ValueError)
 
 

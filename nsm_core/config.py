@@ -22,7 +22,7 @@ MAX_HEADS = 64
 
 
 class ConfigError(ValueError):
-    """An NSM config field holds a value outside its allowed range."""
+    """Error for an NSM config field whose value is outside its allowed range."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ MIN_FILE_BYTES = 8
 
 @dataclass
 class Frame:
-    """Everything recorded at one (step, layer). Layer 0 holds the initial states only.
+    """Everything recorded at one (step, layer). Layer 0 contains only the initial states.
 
     Arrays are float32 copies (masks are bool); fields the recording lacks are None.
     """

@@ -1,7 +1,7 @@
 """Capture per-layer snapshots from a model with forward hooks, and stream them to a file.
 
 The recorder reads tensors at named submodules (hook points in our models, any submodule in
-a user's model). An Adapter says which submodule's output is which recording field:
+a user's model). An Adapter maps each recording field to the submodule whose output it records:
 
     adapter = Adapter(
         states="cell",                  # called once per layer; output [B, S, D]
@@ -46,7 +46,7 @@ HEADED_FIELDS = ("routing", "state_attention", "readout", "token_attention")
 
 @dataclass
 class Adapter:
-    """Which submodule outputs make up each recording field. Only `states` is required."""
+    """Mapping from recording fields to the submodules whose outputs they record. Only `states` is required."""
 
     states: str
     initial_states: str | None = None

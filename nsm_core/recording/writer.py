@@ -38,7 +38,7 @@ from nsm_core.recording.validate import NON_EMPTY_AXES, validate_manifest
 
 logger = logging.getLogger(__name__)
 
-# safetensors asks for the data section to start on an 8-byte boundary.
+# The safetensors format requires the data section to start on an 8-byte boundary.
 HEADER_ALIGNMENT = 8
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
 # A random name of 8 hex digits matches a given leftover file with probability 16^-8.
